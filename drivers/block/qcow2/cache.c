@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * L2 table cache.  Tables are cached in slices (a whole cluster, at most
+ * 4 KiB) keyed by their host offset, as QEMU's l2-cache-entry-size does,
+ * so a random workload does not pull in a 2 MiB table for each 8-byte
+ * entry it needs.
+ *
+ * A hit is lockless: RCU protects the slice while its entry is copied
+ * out, and slices are freed after a grace period.  A miss inserts a
+ * slice marked LOADING, so concurrent misses on the same slice wait for
+ * one read instead of issuing several.  The number of slices is bounded;
+ * a CLOCK sweep evicts slices not referenced since the last sweep.
+ */
+#include <linux/percpu.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/wait_bit.h>
+
+#include "qcow2.h"
+
+enum {
+	QCOW2_SLICE_LOADING,	/* a read is in flight; wait on this bit */
+	QCOW2_SLICE_UPTODATE,	/* @data holds the table bytes */
+	QCOW2_SLICE_REFERENCED,	/* hit since the last CLOCK sweep */
+};
+
+/**
+ * struct qcow2_slice - one cached slice of an L2 table
+ * @rcu: frees the slice after lockless readers are done
+ * @ref: one for the xarray, one per waiter on a load
+ * @flags: QCOW2_SLICE_* bits
+ * @err: result of a failed load, for its waiters
+ * @data: the slice, big endian as on disk
+ */
+struct qcow2_slice {
+	struct rcu_head rcu;
+	refcount_t ref;
+	unsigned long flags;
+	int err;
+	__be64 data[];
+};
+
+static void qcow2_slice_put(struct qcow2_slice *s)
+{
+	if (refcount_dec_and_test(&s->ref))
+		kfree_rcu(s, rcu);
+}
+
+/**
+ * qcow2_cache_init() - set up an empty cache
+ * @c: the cache, zeroed by the caller
+ * @file: the image file
+ * @slice_size: bytes per slice, a power of two from 512 to 4096
+ * @bytes: memory bound for the slices
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
+		     unsigned int slice_size, u64 bytes)
+{
+	c->stats = alloc_percpu(struct qcow2_cache_stats);
+	if (!c->stats)
+		return -ENOMEM;
+	xa_init(&c->slices);
+	spin_lock_init(&c->evict_lock);
+	atomic_set(&c->nr_slices, 0);
+	c->file = file;
+	c->slice_size = slice_size;
+	c->max_slices = max_t(u64, QCOW2_MIN_CACHE_SLICES,
+			      min_t(u64, bytes / slice_size, INT_MAX));
+	return 0;
+}
+
+/**
+ * qcow2_cache_destroy() - free every slice
+ * @c: the cache; no lookups may run any more
+ */
+void qcow2_cache_destroy(struct qcow2_cache *c)
+{
+	struct qcow2_slice *s;
+	unsigned long idx;
+
+	if (!c->stats)
+		return;
+	xa_for_each(&c->slices, idx, s) {
+		xa_erase(&c->slices, idx);
+		qcow2_slice_put(s);
+	}
+	xa_destroy(&c->slices);
+	free_percpu(c->stats);
+	c->stats = NULL;
+}
+
+/*
+ * Drop slices until the cache is within its bound.  A slice is skipped
+ * when it is loading, has waiters, or was referenced since the hand last
+ * passed (the bit is cleared, giving it a second chance).
+ */
+static void qcow2_cache_evict(struct qcow2_cache *c)
+{
+	unsigned int scanned = 0, limit;
+	struct qcow2_slice *s;
+	unsigned long idx;
+
+	spin_lock(&c->evict_lock);
+	limit = 2 * atomic_read(&c->nr_slices) + 2;
+	while (atomic_read(&c->nr_slices) > c->max_slices && scanned < limit) {
+		idx = c->hand;
+		s = xa_find(&c->slices, &idx, ULONG_MAX, XA_PRESENT);
+		if (!s) {
+			c->hand = 0;
+			scanned++;
+			continue;
+		}
+		c->hand = idx + 1;
+		scanned++;
+		if (!test_bit(QCOW2_SLICE_UPTODATE, &s->flags) ||
+		    refcount_read(&s->ref) != 1)
+			continue;
+		if (test_and_clear_bit(QCOW2_SLICE_REFERENCED, &s->flags))
+			continue;
+		if (xa_cmpxchg(&c->slices, idx, s, NULL, 0) != s)
+			continue;
+		atomic_dec(&c->nr_slices);
+		this_cpu_inc(c->stats->evictions);
+		qcow2_slice_put(s);
+	}
+	spin_unlock(&c->evict_lock);
+}
+
+/* Read a slice that nobody else is loading; wake its waiters after. */
+static int qcow2_cache_load(struct qcow2_cache *c, struct qcow2_slice *s,
+			    u64 offset)
+{
+	ssize_t ret;
+
+	ret = qcow2_file_read(c->file, s->data, c->slice_size, offset);
+	if (ret >= 0 && ret != c->slice_size)
+		ret = -EIO;
+	if (ret < 0) {
+		s->err = ret;
+		/* Forget the slice so the next lookup retries the read. */
+		xa_cmpxchg(&c->slices, offset >> SECTOR_SHIFT, s, NULL, 0);
+		atomic_dec(&c->nr_slices);
+	} else {
+		set_bit(QCOW2_SLICE_UPTODATE, &s->flags);
+	}
+	clear_bit_unlock(QCOW2_SLICE_LOADING, &s->flags);
+	/* Order the bit clear before wake_up_bit()'s waitqueue check. */
+	smp_mb__after_atomic();
+	wake_up_bit(&s->flags, QCOW2_SLICE_LOADING);
+	return ret < 0 ? ret : 0;
+}
+
+/**
+ * qcow2_cache_get_entry() - read one 64-bit entry of an L2 table
+ * @c: the cache
+ * @slice_offset: host offset of the slice, a multiple of the slice size
+ * @index: entry index within the slice
+ * @entry: the entry, host endian
+ *
+ * Context: process context, may sleep on a miss; the caller is in a
+ * memalloc_noio scope.
+ * Return: 0, or a negative errno from reading the image.
+ */
+int qcow2_cache_get_entry(struct qcow2_cache *c, u64 slice_offset,
+			  unsigned int index, u64 *entry)
+{
+	unsigned long key = slice_offset >> SECTOR_SHIFT;
+	struct qcow2_slice *s, *old;
+	int ret;
+
+again:
+	rcu_read_lock();
+	s = xa_load(&c->slices, key);
+	if (s && test_bit(QCOW2_SLICE_UPTODATE, &s->flags)) {
+		*entry = be64_to_cpu(READ_ONCE(s->data[index]));
+		if (!test_bit(QCOW2_SLICE_REFERENCED, &s->flags))
+			set_bit(QCOW2_SLICE_REFERENCED, &s->flags);
+		rcu_read_unlock();
+		this_cpu_inc(c->stats->hits);
+		return 0;
+	}
+	if (s && !refcount_inc_not_zero(&s->ref))
+		s = NULL;
+	rcu_read_unlock();
+
+	if (s) {
+		/* Someone else is reading this slice: wait for the result. */
+		wait_on_bit(&s->flags, QCOW2_SLICE_LOADING,
+			    TASK_UNINTERRUPTIBLE);
+		ret = s->err;
+		if (!ret && !test_bit(QCOW2_SLICE_UPTODATE, &s->flags))
+			ret = -EAGAIN;
+		if (!ret)
+			*entry = be64_to_cpu(READ_ONCE(s->data[index]));
+		qcow2_slice_put(s);
+		if (ret == -EAGAIN)
+			goto again;
+		if (!ret)
+			this_cpu_inc(c->stats->hits);
+		return ret;
+	}
+
+	s = kmalloc(struct_size(s, data, c->slice_size / sizeof(__be64)),
+		    GFP_NOIO);
+	if (!s)
+		return -ENOMEM;
+	refcount_set(&s->ref, 2);	/* the xarray's and ours */
+	s->flags = BIT(QCOW2_SLICE_LOADING);
+	s->err = 0;
+
+	old = xa_cmpxchg(&c->slices, key, NULL, s, GFP_NOIO);
+	if (old) {
+		kfree(s);
+		if (xa_is_err(old))
+			return xa_err(old);
+		goto again;	/* lost a race with another miss */
+	}
+	atomic_inc(&c->nr_slices);
+	this_cpu_inc(c->stats->misses);
+
+	ret = qcow2_cache_load(c, s, slice_offset);
+	if (!ret)
+		*entry = be64_to_cpu(s->data[index]);
+	else
+		qcow2_slice_put(s);	/* the xarray's reference */
+	qcow2_slice_put(s);
+	if (atomic_read(&c->nr_slices) > c->max_slices)
+		qcow2_cache_evict(c);
+	return ret;
+}
+
+/**
+ * qcow2_cache_read_stats() - sum the per-CPU counters
+ * @c: the cache
+ * @sum: the totals
+ */
+void qcow2_cache_read_stats(struct qcow2_cache *c,
+			    struct qcow2_cache_stats *sum)
+{
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!c->stats)
+		return;
+	for_each_possible_cpu(cpu) {
+		const struct qcow2_cache_stats *st = per_cpu_ptr(c->stats, cpu);
+
+		sum->hits += READ_ONCE(st->hits);
+		sum->misses += READ_ONCE(st->misses);
+		sum->evictions += READ_ONCE(st->evictions);
+	}
+}
+
+/**
+ * qcow2_cache_used() - bytes of slices the cache holds now
+ * @c: the cache
+ *
+ * Return: the byte count.
+ */
+u64 qcow2_cache_used(struct qcow2_cache *c)
+{
+	return (u64)atomic_read(&c->nr_slices) * c->slice_size;
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The only place that knows about kernel-version differences.  The module
+ * builds against Debian's 6.1 LTS and 6.12 LTS kernels.
+ */
+#ifndef _QCOW2_COMPAT_H
+#define _QCOW2_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
+/*
+ * Queue limits: since 6.9 they are passed to blk_mq_alloc_disk(), and
+ * since 6.11 "non-rotational" is the absence of BLK_FEAT_ROTATIONAL.
+ */
+struct qcow2_limits {
+	unsigned int logical_block_size;
+	unsigned int physical_block_size;
+	unsigned int io_min;
+	unsigned int io_opt;
+	unsigned int max_hw_sectors;
+};
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+static inline struct gendisk *
+qcow2_alloc_disk(struct blk_mq_tag_set *set, const struct qcow2_limits *ql,
+		 void *queuedata)
+{
+	struct queue_limits lim = {
+		.logical_block_size	= ql->logical_block_size,
+		.physical_block_size	= ql->physical_block_size,
+		.io_min			= ql->io_min,
+		.io_opt			= ql->io_opt,
+		.max_hw_sectors		= ql->max_hw_sectors,
+	};
+
+	return blk_mq_alloc_disk(set, &lim, queuedata);
+}
+#else
+static inline struct gendisk *
+qcow2_alloc_disk(struct blk_mq_tag_set *set, const struct qcow2_limits *ql,
+		 void *queuedata)
+{
+	struct gendisk *disk = blk_mq_alloc_disk(set, queuedata);
+	struct request_queue *q;
+
+	if (IS_ERR(disk))
+		return disk;
+	q = disk->queue;
+	blk_queue_logical_block_size(q, ql->logical_block_size);
+	blk_queue_physical_block_size(q, ql->physical_block_size);
+	blk_queue_io_min(q, ql->io_min);
+	blk_queue_io_opt(q, ql->io_opt);
+	blk_queue_max_hw_sectors(q, ql->max_hw_sectors);
+	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
+	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+	return disk;
+}
+#endif
+
+/* Since 6.5 ->open takes the gendisk and ->release no longer gets a mode. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define QCOW2_BDOPS_OPEN_ARGS		struct gendisk *disk, blk_mode_t mode
+#define QCOW2_BDOPS_OPEN_DISK		disk
+#define QCOW2_BDOPS_RELEASE_ARGS	struct gendisk *disk
+#define QCOW2_BDOPS_IOCTL_ARGS		struct block_device *bdev, blk_mode_t mode, \
+					unsigned int cmd, unsigned long arg
+#else
+#define QCOW2_BDOPS_OPEN_ARGS		struct block_device *bdev, fmode_t mode
+#define QCOW2_BDOPS_OPEN_DISK		bdev->bd_disk
+#define QCOW2_BDOPS_RELEASE_ARGS	struct gendisk *disk, fmode_t mode
+#define QCOW2_BDOPS_IOCTL_ARGS		struct block_device *bdev, fmode_t mode, \
+					unsigned int cmd, unsigned long arg
+#endif
+
+/* BLK_MQ_F_SHOULD_MERGE became the default (and went away) in 6.14. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+#define QCOW2_TAG_SET_FLAGS	0
+#else
+#define QCOW2_TAG_SET_FLAGS	BLK_MQ_F_SHOULD_MERGE
+#endif
+
+#endif /* _QCOW2_COMPAT_H */

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Opening an image: read the header cluster, have format.c validate it,
+ * apply the driver's policy (what it refuses, what it only warns about),
+ * load the active L1 table and the snapshot table.
+ */
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/vmalloc.h>
+
+#include "qcow2.h"
+
+/* Largest snapshot table entry: fixed part, extra data, ID, name. */
+#define QCOW2_MAX_SNAPSHOT_ENTRY \
+	(sizeof(struct qcow2_snapshot_disk) + QCOW2_MAX_SNAPSHOT_EXTRA + \
+	 2 * U16_MAX + 8)
+#define QCOW2_SNAPSHOT_WINDOW	(2 * QCOW2_MAX_SNAPSHOT_ENTRY)
+
+/**
+ * qcow2_corruption() - report metadata the driver cannot trust
+ * @img: the image
+ * @what: what is wrong
+ * @offset: host offset of the bad metadata, or guest offset, for context
+ *
+ * The image is only read, so nothing is marked on disk: the message is
+ * printed once per device and the I/O fails.
+ *
+ * Return: -EIO, for the caller to pass on.
+ */
+int qcow2_corruption(struct qcow2_image *img, const char *what, u64 offset)
+{
+	if (!READ_ONCE(img->corrupt_logged)) {
+		WRITE_ONCE(img->corrupt_logged, true);
+		pr_err("%s: image is corrupt: %s (offset %#llx); further corruption events will be suppressed\n",
+		       img->name, what, offset);
+	}
+	return -EIO;
+}
+
+/**
+ * qcow2_file_read() - read metadata or compressed data from the image
+ * @file: the image file
+ * @buf: kernel buffer
+ * @len: bytes wanted
+ * @pos: file offset
+ *
+ * Always through the page cache, even when the file was opened with
+ * O_DIRECT for the data path: metadata buffers and compressed ranges
+ * are not aligned for direct I/O, and are small.
+ *
+ * Context: process context, may sleep.
+ * Return: bytes read (short at end of file) or negative errno.
+ */
+ssize_t qcow2_file_read(struct file *file, void *buf, size_t len, u64 pos)
+{
+	struct kvec kvec = { .iov_base = buf, .iov_len = len };
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	size_t done = 0;
+	ssize_t ret;
+
+	if (pos > LLONG_MAX || len > LLONG_MAX - pos)
+		return -EINVAL;
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_flags &= ~IOCB_DIRECT;
+	kiocb.ki_pos = pos;
+	iov_iter_kvec(&iter, ITER_DEST, &kvec, 1, len);
+	while (done < len) {
+		ret = file->f_op->read_iter(&kiocb, &iter);
+		if (ret < 0)
+			return ret;
+		if (!ret)
+			break;
+		done += ret;
+	}
+	return done;
+}
+
+/* Read exactly @len bytes at @pos; a short read is -EIO. */
+static int qcow2_read_exact(struct file *file, void *buf, size_t len, u64 pos)
+{
+	ssize_t ret = qcow2_file_read(file, buf, len, pos);
+
+	if (ret < 0)
+		return ret;
+	return (size_t)ret == len ? 0 : -EIO;
+}
+
+/* Refuse what the driver does not implement yet, warn about the rest. */
+static int qcow2_check_policy(struct qcow2_image *img, struct file *file,
+			      bool read_only)
+{
+	const struct qcow2_layout *lay = &img->lay;
+
+	if (lay->backing_file_offset) {
+		pr_err("attach %pD: backing files are not supported yet\n",
+		       file);
+		return -EOPNOTSUPP;
+	}
+	if (lay->incompatible_features & QCOW2_INCOMPAT_CORRUPT) {
+		if (!read_only) {
+			pr_err("attach %pD: image is corrupt; cannot be opened read/write\n",
+			       file);
+			return -EACCES;
+		}
+		pr_warn("attach %pD: image is marked corrupt; reading it anyway\n",
+			file);
+	}
+	if (lay->incompatible_features & QCOW2_INCOMPAT_DIRTY) {
+		if (!read_only) {
+			pr_err("attach %pD: image is dirty; run 'qemu-img check -r all' first\n",
+			       file);
+			return -EUCLEAN;
+		}
+		pr_warn("attach %pD: image is dirty (refcounts may be stale); reading it anyway\n",
+			file);
+	}
+	return 0;
+}
+
+static int qcow2_load_header(struct qcow2_image *img, struct file *file,
+			     u64 file_size)
+{
+	size_t len = min_t(u64, file_size, 1U << QCOW2_MAX_CLUSTER_BITS);
+	const char *why = NULL;
+	void *buf;
+	int ret;
+
+	if (file_size < QCOW2_V2_HEADER_SIZE) {
+		pr_err("attach %pD: file too small to be a qcow2 image\n",
+		       file);
+		return -EINVAL;
+	}
+	buf = kvmalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	ret = qcow2_read_exact(file, buf, len, 0);
+	if (ret)
+		goto out_free;
+
+	ret = qcow2_parse_header(buf, len, file_size, &img->lay, &why);
+	if (!ret)
+		ret = qcow2_parse_extensions(buf,
+					     min_t(u64, len,
+						   img->lay.cluster_size),
+					     &img->lay, &why);
+	if (ret)
+		pr_err("attach %pD: %s\n", file, why ? why : "invalid header");
+out_free:
+	kvfree(buf);
+	return ret;
+}
+
+static int qcow2_load_l1(struct qcow2_image *img)
+{
+	const struct qcow2_layout *lay = &img->lay;
+	size_t bytes = (size_t)lay->l1_size * sizeof(u64);
+
+	if (!bytes)
+		return 0;
+	img->l1 = kvmalloc(bytes, GFP_KERNEL);
+	if (!img->l1)
+		return -ENOMEM;
+	return qcow2_read_exact(img->file, img->l1, bytes,
+				lay->l1_table_offset);
+}
+
+static char *qcow2_strndup(const u8 *s, u32 len)
+{
+	char *p = kmalloc(len + 1, GFP_KERNEL);
+
+	if (p) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
+/*
+ * Read and validate the whole snapshot table through a window that always
+ * holds at least one maximal entry.
+ */
+static int qcow2_load_snapshots(struct qcow2_image *img, u64 file_size)
+{
+	const struct qcow2_layout *lay = &img->lay;
+	u64 pos = lay->snapshots_offset, win_pos = 0, table_bytes = 0;
+	struct qcow2_snapshot_info *sn;
+	size_t win_len = 0;
+	const char *why;
+	u8 *win;
+	u32 i;
+	int ret = 0;
+
+	if (!lay->nb_snapshots)
+		return 0;
+	img->snapshots = kvcalloc(lay->nb_snapshots, sizeof(*img->snapshots),
+				  GFP_KERNEL);
+	if (!img->snapshots)
+		return -ENOMEM;
+	win = kvmalloc(QCOW2_SNAPSHOT_WINDOW, GFP_KERNEL);
+	if (!win)
+		return -ENOMEM;
+
+	for (i = 0; i < lay->nb_snapshots; i++) {
+		sn = &img->snapshots[i].info;
+		if (pos >= file_size) {
+			why = "Snapshot table entry outside the image file";
+			ret = -EINVAL;
+			break;
+		}
+		if (!win_len || pos + QCOW2_MAX_SNAPSHOT_ENTRY > win_pos + win_len) {
+			win_pos = pos;
+			win_len = min_t(u64, QCOW2_SNAPSHOT_WINDOW,
+					file_size - pos);
+			ret = qcow2_read_exact(img->file, win, win_len, win_pos);
+			if (ret) {
+				why = "Could not read the snapshot table";
+				break;
+			}
+		}
+		ret = qcow2_parse_snapshot(lay, win + (pos - win_pos),
+					   win_len - (pos - win_pos), file_size,
+					   sn, &why);
+		if (ret)
+			break;
+		table_bytes += sn->entry_len;
+		if (table_bytes > QCOW2_MAX_SNAPSHOTS_BYTES) {
+			why = "Snapshot table is too big";
+			ret = -EFBIG;
+			break;
+		}
+		img->snapshots[i].id = qcow2_strndup(win + (pos - win_pos) +
+						     sn->id_offset, sn->id_len);
+		img->snapshots[i].name = qcow2_strndup(win + (pos - win_pos) +
+						       sn->name_offset,
+						       sn->name_len);
+		if (!img->snapshots[i].id || !img->snapshots[i].name) {
+			why = "out of memory";
+			ret = -ENOMEM;
+			break;
+		}
+		pos += sn->entry_len;
+	}
+	if (ret)
+		pr_err("attach %pD: snapshot %u: %s\n", img->file, i, why);
+	kvfree(win);
+	return ret;
+}
+
+/**
+ * qcow2_image_open() - validate an image file and set up its state
+ * @file: the image; not consumed (see qcow2_image_close())
+ * @read_only: the device will not write
+ * @cache_size: bytes of L2 cache
+ * @imgp: the new image on success
+ *
+ * Every refusal prints one line naming the image and the reason.
+ *
+ * Context: process context, may sleep.
+ * Return: 0 or negative errno.
+ */
+int qcow2_image_open(struct file *file, bool read_only, u64 cache_size,
+		     struct qcow2_image **imgp)
+{
+	u64 file_size = i_size_read(file_inode(file));
+	struct qcow2_image *img;
+	int ret;
+
+	img = kzalloc(sizeof(*img), GFP_KERNEL);
+	if (!img)
+		return -ENOMEM;
+	qcow2_decomp_init(&img->decomp);
+	strscpy(img->name, "qcow2", sizeof(img->name));
+
+	ret = qcow2_load_header(img, file, file_size);
+	if (ret)
+		goto out_free;
+	ret = qcow2_check_policy(img, file, read_only);
+	if (ret)
+		goto out_free;
+
+	img->file = file;
+	ret = qcow2_load_l1(img);
+	if (ret) {
+		pr_err("attach %pD: could not read the L1 table\n", file);
+		goto out_free;
+	}
+	ret = qcow2_load_snapshots(img, file_size);
+	if (ret)
+		goto out_free;
+
+	ret = qcow2_cache_init(&img->cache, file,
+			       min_t(u64, img->lay.cluster_size,
+				     QCOW2_MAX_SLICE_SIZE),
+			       cache_size);
+	if (ret)
+		goto out_free;
+
+	*imgp = img;
+	return 0;
+
+out_free:
+	/* The caller still owns @file. */
+	img->file = NULL;
+	qcow2_image_close(img);
+	return ret;
+}
+
+/**
+ * qcow2_image_close() - free an image and drop its file reference
+ * @img: the image, or NULL
+ *
+ * Context: process context; no I/O may be in flight.
+ */
+void qcow2_image_close(struct qcow2_image *img)
+{
+	u32 i;
+
+	if (!img)
+		return;
+	qcow2_cache_destroy(&img->cache);
+	qcow2_decomp_destroy(&img->decomp);
+	if (img->snapshots) {
+		for (i = 0; i < img->lay.nb_snapshots; i++) {
+			kfree(img->snapshots[i].id);
+			kfree(img->snapshots[i].name);
+		}
+		kvfree(img->snapshots);
+	}
+	kvfree(img->l1);
+	if (img->file)
+		fput(img->file);
+	kfree(img);
+}

@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2 block device driver: module init/exit, blk-mq setup and the
+ * gendisk lifecycle of /dev/qcowN.
+ *
+ * Removal follows loop's lesson: a device that is open when its removal
+ * is asked for refuses new opens and goes away on its last close.
+ */
+#include <linux/idr.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/sched/mm.h>
+#include <uapi/linux/qcow2.h>
+
+#include "qcow2.h"
+
+unsigned long qcow2_default_cache_size = 4UL << 20;
+module_param_named(l2_cache_size, qcow2_default_cache_size, ulong, 0644);
+MODULE_PARM_DESC(l2_cache_size,
+		 "Default bytes of L2 table cache per device (default 4 MiB)");
+
+static unsigned int qcow2_queue_depth = 128;
+module_param_named(queue_depth, qcow2_queue_depth, uint, 0444);
+MODULE_PARM_DESC(queue_depth, "Requests in flight per hardware queue (default 128)");
+
+static int qcow2_major;
+
+/* Runs removals deferred to the last close; flushed at module exit. */
+static struct workqueue_struct *qcow2_remove_wq;
+
+/*
+ * qcow2_ctl_mutex serialises adding and removing devices and protects
+ * qcow2_index_idr.  Lock order: qcow2_ctl_mutex, then disk->open_mutex.
+ */
+DEFINE_MUTEX(qcow2_ctl_mutex);
+DEFINE_IDR(qcow2_index_idr);
+
+static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct qcow2_dev *dev = rq->q->queuedata;
+	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	blk_mq_start_request(rq);
+
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		break;
+	case REQ_OP_FLUSH:
+		/* Nothing is ever dirty on a read-only device. */
+		return BLK_STS_OK;
+	default:
+		return BLK_STS_NOTSUPP;
+	}
+
+	cmd->status = BLK_STS_OK;
+	cmd->bvec = NULL;
+	queue_work(dev->wq, &cmd->work);
+	return BLK_STS_OK;
+}
+
+static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_WORK(&cmd->work, qcow2_handle_cmd);
+	cmd->aio.cmd = cmd;
+	cmd->aio.embedded = true;
+	return 0;
+}
+
+static const struct blk_mq_ops qcow2_mq_ops = {
+	.queue_rq	= qcow2_queue_rq,
+	.complete	= qcow2_complete_rq,
+	.init_request	= qcow2_init_request,
+};
+
+static int qcow2_open(QCOW2_BDOPS_OPEN_ARGS)
+{
+	struct qcow2_dev *dev = QCOW2_BDOPS_OPEN_DISK->private_data;
+
+	/* Called with disk->open_mutex held, which orders us with removal. */
+	if (READ_ONCE(dev->state) != QCOW2_BOUND)
+		return -ENXIO;
+	return 0;
+}
+
+static void qcow2_release(QCOW2_BDOPS_RELEASE_ARGS)
+{
+	struct qcow2_dev *dev = disk->private_data;
+
+	/* disk->open_mutex is held; openers were already decremented. */
+	if (disk_openers(disk) > 0 || dev->state != QCOW2_RUNDOWN)
+		return;
+	/*
+	 * del_gendisk() takes open_mutex, so the removal cannot run here:
+	 * hand it to a work item.
+	 */
+	WRITE_ONCE(dev->state, QCOW2_DELETING);
+	queue_work(qcow2_remove_wq, &dev->remove_work);
+}
+
+static int qcow2_ioctl(QCOW2_BDOPS_IOCTL_ARGS)
+{
+	struct qcow2_dev *dev = bdev->bd_disk->private_data;
+	struct qcow2_info __user *uinfo = (void __user *)arg;
+	struct qcow2_info info;
+	u32 usize;
+	int ret;
+
+	switch (cmd) {
+	case QCOW2_GET_INFO:
+		if (get_user(usize, &uinfo->size))
+			return -EFAULT;
+		ret = copy_struct_from_user(&info, sizeof(info), uinfo, usize);
+		if (ret)
+			return ret;
+		qcow2_dev_fill_info(dev, &info);
+		if (copy_to_user(uinfo, &info, min_t(size_t, usize, sizeof(info))))
+			return -EFAULT;
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static void qcow2_free_disk(struct gendisk *disk)
+{
+	struct qcow2_dev *dev = disk->private_data;
+
+	kfree(dev);
+}
+
+static const struct block_device_operations qcow2_fops = {
+	.owner		= THIS_MODULE,
+	.open		= qcow2_open,
+	.release	= qcow2_release,
+	.ioctl		= qcow2_ioctl,
+	.compat_ioctl	= blkdev_compat_ptr_ioctl,
+	.free_disk	= qcow2_free_disk,
+};
+
+/* Tear down a device nobody can open any more; it is out of the idr. */
+static void qcow2_dev_destroy(struct qcow2_dev *dev)
+{
+	del_gendisk(dev->disk);
+	destroy_workqueue(dev->wq);
+	blk_mq_free_tag_set(&dev->tag_set);
+	qcow2_image_close(dev->img);
+	dev->img = NULL;
+	put_disk(dev->disk);	/* frees dev through ->free_disk */
+}
+
+static void qcow2_remove_work(struct work_struct *work)
+{
+	struct qcow2_dev *dev = container_of(work, struct qcow2_dev,
+					     remove_work);
+
+	mutex_lock(&qcow2_ctl_mutex);
+	idr_remove(&qcow2_index_idr, dev->index);
+	mutex_unlock(&qcow2_ctl_mutex);
+	qcow2_dev_destroy(dev);
+}
+
+/**
+ * qcow2_dev_add() - create /dev/qcowN for an image file
+ * @file: the image; the caller's reference is kept by the device on
+ *	success and left to the caller on failure
+ * @flags: QCOW2_ADD_* flags, already validated
+ * @cache_size: L2 cache bytes, 0 for the default
+ * @want_index: N wanted, or QCOW2_INDEX_ANY
+ *
+ * Context: process context; takes qcow2_ctl_mutex.
+ * Return: the new index, or a negative errno.
+ */
+int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
+		  u32 want_index)
+{
+	bool read_only = flags & QCOW2_ADD_READ_ONLY;
+	struct qcow2_limits lim = {};
+	struct qcow2_image *img;
+	struct qcow2_dev *dev;
+	struct gendisk *disk;
+	int index, ret;
+
+	if (!cache_size)
+		cache_size = READ_ONCE(qcow2_default_cache_size);
+
+	ret = qcow2_image_open(file, read_only, cache_size, &img);
+	if (ret)
+		return ret;
+
+	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
+	if (!dev) {
+		ret = -ENOMEM;
+		goto out_close_image;
+	}
+	dev->img = img;
+	dev->read_only = read_only;
+	dev->state = QCOW2_BOUND;
+	INIT_WORK(&dev->remove_work, qcow2_remove_work);
+
+	mutex_lock(&qcow2_ctl_mutex);
+	if (want_index == QCOW2_INDEX_ANY)
+		index = idr_alloc(&qcow2_index_idr, dev, 0,
+				  (MINORMASK + 1) >> QCOW2_PART_BITS,
+				  GFP_KERNEL);
+	else if (want_index < (MINORMASK + 1) >> QCOW2_PART_BITS)
+		index = idr_alloc(&qcow2_index_idr, dev, want_index,
+				  want_index + 1, GFP_KERNEL);
+	else
+		index = -EINVAL;
+	if (index == -ENOSPC)
+		index = want_index == QCOW2_INDEX_ANY ? -ENOSPC : -EEXIST;
+	if (index < 0) {
+		ret = index;
+		goto out_unlock;
+	}
+	dev->index = index;
+	snprintf(img->name, sizeof(img->name), "qcow%d", index);
+
+	dev->wq = alloc_workqueue("qcow2-%d",
+				  WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				  index);
+	if (!dev->wq) {
+		ret = -ENOMEM;
+		goto out_remove_idr;
+	}
+
+	dev->tag_set.ops = &qcow2_mq_ops;
+	dev->tag_set.nr_hw_queues = num_online_cpus();
+	dev->tag_set.queue_depth = qcow2_queue_depth;
+	dev->tag_set.numa_node = NUMA_NO_NODE;
+	dev->tag_set.cmd_size = sizeof(struct qcow2_cmd);
+	dev->tag_set.flags = QCOW2_TAG_SET_FLAGS;
+	dev->tag_set.driver_data = dev;
+	ret = blk_mq_alloc_tag_set(&dev->tag_set);
+	if (ret)
+		goto out_destroy_wq;
+
+	lim.logical_block_size = SECTOR_SIZE;
+	lim.physical_block_size = SECTOR_SIZE;
+	lim.io_min = SECTOR_SIZE;
+	lim.io_opt = img->lay.cluster_size;
+	lim.max_hw_sectors = SZ_1M >> SECTOR_SHIFT;
+	disk = qcow2_alloc_disk(&dev->tag_set, &lim, dev);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto out_free_tag_set;
+	}
+	dev->disk = disk;
+	disk->major = qcow2_major;
+	disk->first_minor = index << QCOW2_PART_BITS;
+	disk->minors = 1 << QCOW2_PART_BITS;
+	disk->fops = &qcow2_fops;
+	disk->private_data = dev;
+	strscpy(disk->disk_name, img->name, sizeof(disk->disk_name));
+	set_capacity(disk, img->lay.size >> SECTOR_SHIFT);
+	set_disk_ro(disk, read_only);
+
+	ret = device_add_disk(NULL, disk, qcow2_disk_groups);
+	if (ret)
+		goto out_put_disk;
+	mutex_unlock(&qcow2_ctl_mutex);
+
+	pr_info("%s: attached %pD (%llu bytes, %llu-byte clusters, v%u)%s\n",
+		img->name, file, img->lay.size, img->lay.cluster_size,
+		img->lay.version, read_only ? ", read-only" : "");
+	return index;
+
+out_put_disk:
+	/* ->free_disk must not free dev on this path: detach it first. */
+	disk->private_data = NULL;
+	put_disk(disk);
+out_free_tag_set:
+	blk_mq_free_tag_set(&dev->tag_set);
+out_destroy_wq:
+	destroy_workqueue(dev->wq);
+out_remove_idr:
+	idr_remove(&qcow2_index_idr, dev->index);
+out_unlock:
+	mutex_unlock(&qcow2_ctl_mutex);
+	kfree(dev);
+	/* The caller keeps its reference to @file on failure. */
+	img->file = NULL;
+out_close_image:
+	qcow2_image_close(img);
+	return ret;
+}
+
+/**
+ * qcow2_dev_remove() - remove a device, now or at its last close
+ * @index: N of /dev/qcowN
+ * @deferred: set when the device is open and removal waits for the last
+ *	close
+ *
+ * Context: process context; takes qcow2_ctl_mutex and disk->open_mutex.
+ * Return: 0, -ENXIO for no such device, -EBUSY when a removal is already
+ * pending.
+ */
+int qcow2_dev_remove(u32 index, bool *deferred)
+{
+	struct qcow2_dev *dev;
+	struct gendisk *disk;
+	int ret = 0;
+
+	*deferred = false;
+	mutex_lock(&qcow2_ctl_mutex);
+	dev = idr_find(&qcow2_index_idr, index);
+	if (!dev) {
+		ret = -ENXIO;
+		goto out_unlock;
+	}
+	disk = dev->disk;
+
+	mutex_lock(&disk->open_mutex);
+	if (dev->state != QCOW2_BOUND) {
+		ret = -EBUSY;
+	} else if (disk_openers(disk) > 0) {
+		WRITE_ONCE(dev->state, QCOW2_RUNDOWN);
+		*deferred = true;
+	} else {
+		WRITE_ONCE(dev->state, QCOW2_DELETING);
+	}
+	mutex_unlock(&disk->open_mutex);
+	if (ret)
+		goto out_unlock;
+
+	if (*deferred) {
+		pr_info("%s: busy, will be removed at last close\n",
+			dev->img->name);
+		goto out_unlock;
+	}
+	idr_remove(&qcow2_index_idr, dev->index);
+	mutex_unlock(&qcow2_ctl_mutex);
+	qcow2_dev_destroy(dev);
+	return 0;
+
+out_unlock:
+	mutex_unlock(&qcow2_ctl_mutex);
+	return ret;
+}
+
+/**
+ * qcow2_dev_fill_info() - describe a device for userspace
+ * @dev: the device
+ * @info: filled in; @info->size is kept
+ *
+ * Context: the caller keeps @dev alive (open device or qcow2_ctl_mutex).
+ */
+void qcow2_dev_fill_info(struct qcow2_dev *dev, struct qcow2_info *info)
+{
+	struct qcow2_image *img = dev->img;
+	const struct qcow2_layout *lay = &img->lay;
+	struct qcow2_cache_stats st;
+	u32 usize = info->size;
+
+	memset(info, 0, sizeof(*info));
+	info->size = usize;
+	info->index = dev->index;
+	if (dev->read_only)
+		info->flags |= QCOW2_INFO_READ_ONLY;
+	if (lay->incompatible_features & QCOW2_INCOMPAT_DIRTY)
+		info->flags |= QCOW2_INFO_DIRTY;
+	if (lay->incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+		info->flags |= QCOW2_INFO_CORRUPT;
+	if (READ_ONCE(dev->state) != QCOW2_BOUND)
+		info->flags |= QCOW2_INFO_REMOVING;
+	info->version = lay->version;
+	info->virtual_size = lay->size;
+	info->cluster_bits = lay->cluster_bits;
+	info->refcount_order = lay->refcount_order;
+	info->compression_type = lay->compression_type;
+	info->nb_snapshots = lay->nb_snapshots;
+	info->incompatible_features = lay->incompatible_features;
+	info->compatible_features = lay->compatible_features;
+	info->autoclear_features = lay->autoclear_features;
+	info->l1_size = lay->l1_size;
+	info->cache_size = (u64)img->cache.max_slices * img->cache.slice_size;
+	info->cache_slice_size = img->cache.slice_size;
+	info->cache_used = qcow2_cache_used(&img->cache);
+	qcow2_cache_read_stats(&img->cache, &st);
+	info->cache_hits = st.hits;
+	info->cache_misses = st.misses;
+	info->cache_evictions = st.evictions;
+}
+
+static int __init qcow2_init(void)
+{
+	int ret;
+
+	qcow2_remove_wq = alloc_workqueue("qcow2-remove", 0, 0);
+	if (!qcow2_remove_wq)
+		return -ENOMEM;
+
+	qcow2_major = register_blkdev(0, "qcow");
+	if (qcow2_major < 0) {
+		ret = qcow2_major;
+		goto out_destroy_wq;
+	}
+
+	ret = qcow2_ctl_init();
+	if (ret)
+		goto out_unregister_blkdev;
+	pr_info("module loaded (ABI %u)\n", QCOW2_ABI_VERSION);
+	return 0;
+
+out_unregister_blkdev:
+	unregister_blkdev(qcow2_major, "qcow");
+out_destroy_wq:
+	destroy_workqueue(qcow2_remove_wq);
+	return ret;
+}
+
+static void __exit qcow2_exit(void)
+{
+	struct qcow2_dev *dev;
+	int id;
+
+	/* No new devices: the control node goes first. */
+	qcow2_ctl_exit();
+	/* Deferred removals still queued run to completion. */
+	flush_workqueue(qcow2_remove_wq);
+
+	/*
+	 * The module cannot be unloaded while a device is open (the
+	 * block_device_operations owner holds it), so every device left is
+	 * idle and can be torn down.
+	 */
+	mutex_lock(&qcow2_ctl_mutex);
+	idr_for_each_entry(&qcow2_index_idr, dev, id) {
+		idr_remove(&qcow2_index_idr, id);
+		dev->state = QCOW2_DELETING;
+		mutex_unlock(&qcow2_ctl_mutex);
+		qcow2_dev_destroy(dev);
+		mutex_lock(&qcow2_ctl_mutex);
+	}
+	mutex_unlock(&qcow2_ctl_mutex);
+	idr_destroy(&qcow2_index_idr);
+	unregister_blkdev(qcow2_major, "qcow");
+	destroy_workqueue(qcow2_remove_wq);
+}
+
+module_init(qcow2_init);
+module_exit(qcow2_exit);
+
+MODULE_DESCRIPTION("qcow2 image files as block devices");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS("devname:qcow-control");

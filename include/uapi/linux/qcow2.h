@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * qcow2 block device driver: ioctl ABI.
+ *
+ * Control operations go to /dev/qcow-control and need CAP_SYS_ADMIN.
+ * Every argument structure starts with a __u32 @size that userspace sets to
+ * sizeof() of the structure it was built against; the kernel accepts
+ * shorter (older) structures and longer ones whose unknown tail is zero
+ * (copy_struct_from_user() semantics).  Unknown flags and non-zero reserved
+ * fields are rejected with -EINVAL, unknown commands with -ENOTTY.
+ */
+#ifndef _UAPI_LINUX_QCOW2_H
+#define _UAPI_LINUX_QCOW2_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* Magic number; unassigned in Documentation/userspace-api/ioctl/ioctl-number.rst */
+#define QCOW2_IOCTL_MAGIC	0xB9
+
+/* Paths of the nodes the driver creates. */
+#define QCOW2_CONTROL_PATH	"/dev/qcow-control"
+#define QCOW2_DEVICE_PREFIX	"/dev/qcow"
+
+/* Feature bits reported by QCOW2_CTL_GET_FEATURES (struct qcow2_features). */
+#define QCOW2_FEAT_READ			(1ULL << 0)	/* read path */
+#define QCOW2_FEAT_COMPRESSED_ZLIB	(1ULL << 1)	/* deflate clusters */
+#define QCOW2_FEAT_COMPRESSED_ZSTD	(1ULL << 2)	/* zstd clusters */
+#define QCOW2_FEAT_V2			(1ULL << 3)	/* compat=0.10 images */
+#define QCOW2_FEAT_DEFERRED_REMOVE	(1ULL << 4)	/* remove of an open device */
+
+/* Flags of struct qcow2_ctl_add. */
+#define QCOW2_ADD_READ_ONLY	(1U << 0)	/* expose the image read-only */
+#define QCOW2_ADD_FLAGS_ALL	QCOW2_ADD_READ_ONLY
+
+/* Index value asking QCOW2_CTL_ADD to pick the lowest free index. */
+#define QCOW2_INDEX_ANY		0xffffffffU
+
+/**
+ * struct qcow2_ctl_add - attach an image file as a new /dev/qcowN
+ * @size: sizeof(struct qcow2_ctl_add) as known to the caller
+ * @flags: QCOW2_ADD_* flags
+ * @fd: open file descriptor of the image (a regular file); the driver takes
+ *	its own reference, so the caller may close it afterwards
+ * @index: in: wanted N, or QCOW2_INDEX_ANY; out: the N that was assigned
+ * @cache_size: bytes of L2 table cache for this device, 0 for the default
+ *	(module parameter l2_cache_size)
+ * @reserved: must be zero
+ */
+struct qcow2_ctl_add {
+	__u32 size;
+	__u32 flags;
+	__s32 fd;
+	__u32 index;
+	__u64 cache_size;
+	__u64 reserved[4];
+};
+
+/* Flags of struct qcow2_ctl_remove: none defined yet. */
+#define QCOW2_REMOVE_FLAGS_ALL	0U
+
+/**
+ * struct qcow2_ctl_remove - detach /dev/qcowN
+ * @size: sizeof(struct qcow2_ctl_remove)
+ * @index: N
+ * @flags: none defined, must be zero
+ * @deferred: out: 1 if removal waits for the last close, else 0
+ * @reserved: must be zero
+ *
+ * A device nobody has open is removed at once.  A device that is open
+ * (mounted, or held by a program) stops accepting new opens and is
+ * removed when its last user closes it; the call then returns 0 and sets
+ * @deferred to 1.
+ */
+struct qcow2_ctl_remove {
+	__u32 size;
+	__u32 index;
+	__u32 flags;
+	__u32 deferred;
+	__u64 reserved[2];
+};
+
+/**
+ * struct qcow2_ctl_list - list the indexes of existing devices
+ * @size: sizeof(struct qcow2_ctl_list)
+ * @count: in: number of __u32 slots at @indexes; out: number of devices
+ *	(may exceed the slots given; only that many are written)
+ * @indexes: user pointer to an array of __u32
+ * @reserved: must be zero
+ */
+struct qcow2_ctl_list {
+	__u32 size;
+	__u32 count;
+	__u64 indexes;
+	__u64 reserved[2];
+};
+
+/**
+ * struct qcow2_features - what this driver supports
+ * @size: sizeof(struct qcow2_features)
+ * @abi_version: QCOW2_ABI_VERSION of the running driver
+ * @features: QCOW2_FEAT_* bits
+ * @add_flags: QCOW2_ADD_* flags the driver accepts
+ * @reserved: zeroed by the kernel
+ */
+struct qcow2_features {
+	__u32 size;
+	__u32 abi_version;
+	__u64 features;
+	__u64 add_flags;
+	__u64 reserved[4];
+};
+
+#define QCOW2_ABI_VERSION	1
+
+/* Flags of struct qcow2_info. */
+#define QCOW2_INFO_READ_ONLY	(1U << 0)
+#define QCOW2_INFO_DIRTY	(1U << 1)	/* image has the dirty bit */
+#define QCOW2_INFO_CORRUPT	(1U << 2)	/* image has the corrupt bit */
+#define QCOW2_INFO_REMOVING	(1U << 3)	/* deferred remove pending */
+
+/**
+ * struct qcow2_info - state of one device
+ * @size: sizeof(struct qcow2_info)
+ * @index: in: N
+ * @flags: out: QCOW2_INFO_* bits
+ * @version: qcow2 version, 2 or 3
+ * @virtual_size: capacity in bytes
+ * @cluster_bits: log2 of the cluster size
+ * @refcount_order: log2 of the refcount width in bits
+ * @compression_type: 0 deflate, 1 zstd
+ * @nb_snapshots: internal snapshots in the image
+ * @incompatible_features: header field, as in the image
+ * @compatible_features: header field, as in the image
+ * @autoclear_features: header field, as in the image
+ * @l1_size: active L1 entries
+ * @cache_size: bytes the L2 cache may hold
+ * @cache_slice_size: bytes per cached L2 slice
+ * @cache_used: bytes the L2 cache holds now
+ * @cache_hits: L2 lookups served from the cache
+ * @cache_misses: L2 lookups that read the image
+ * @cache_evictions: slices dropped to stay within @cache_size
+ * @reserved: zeroed by the kernel
+ */
+struct qcow2_info {
+	__u32 size;
+	__u32 index;
+	__u32 flags;
+	__u32 version;
+	__u64 virtual_size;
+	__u32 cluster_bits;
+	__u32 refcount_order;
+	__u32 compression_type;
+	__u32 nb_snapshots;
+	__u64 incompatible_features;
+	__u64 compatible_features;
+	__u64 autoclear_features;
+	__u64 l1_size;
+	__u64 cache_size;
+	__u64 cache_slice_size;
+	__u64 cache_used;
+	__u64 cache_hits;
+	__u64 cache_misses;
+	__u64 cache_evictions;
+	__u64 reserved[8];
+};
+
+#define QCOW2_CTL_ADD		_IOWR(QCOW2_IOCTL_MAGIC, 0x00, struct qcow2_ctl_add)
+#define QCOW2_CTL_REMOVE	_IOWR(QCOW2_IOCTL_MAGIC, 0x01, struct qcow2_ctl_remove)
+#define QCOW2_CTL_LIST		_IOWR(QCOW2_IOCTL_MAGIC, 0x02, struct qcow2_ctl_list)
+#define QCOW2_CTL_GET_FEATURES	_IOWR(QCOW2_IOCTL_MAGIC, 0x03, struct qcow2_features)
+#define QCOW2_CTL_GET_INFO	_IOWR(QCOW2_IOCTL_MAGIC, 0x04, struct qcow2_info)
+
+/* On /dev/qcowN itself (any opener): same structure as QCOW2_CTL_GET_INFO. */
+#define QCOW2_GET_INFO		_IOWR(QCOW2_IOCTL_MAGIC, 0x40, struct qcow2_info)
+
+#endif /* _UAPI_LINUX_QCOW2_H */
