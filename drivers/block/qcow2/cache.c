@@ -47,21 +47,97 @@ static void qcow2_slice_put(struct qcow2_slice *s)
 		kfree_rcu(s, rcu);
 }
 
+/*
+ * Drop slices until at most @target remain.  A slice is skipped when it
+ * is loading, has waiters, or was referenced since the hand last passed
+ * (the bit is cleared, giving it a second chance).
+ */
+static unsigned long qcow2_cache_evict(struct qcow2_cache *c,
+				       unsigned int target)
+{
+	unsigned int scanned = 0, limit;
+	unsigned long freed = 0;
+	struct qcow2_slice *s;
+	unsigned long idx;
+
+	spin_lock(&c->evict_lock);
+	limit = 2 * atomic_read(&c->nr_slices) + 2;
+	while (atomic_read(&c->nr_slices) > target && scanned < limit) {
+		idx = c->hand;
+		s = xa_find(&c->slices, &idx, ULONG_MAX, XA_PRESENT);
+		if (!s) {
+			c->hand = 0;
+			scanned++;
+			continue;
+		}
+		c->hand = idx + 1;
+		scanned++;
+		if (!test_bit(QCOW2_SLICE_UPTODATE, &s->flags) ||
+		    refcount_read(&s->ref) != 1)
+			continue;
+		if (test_and_clear_bit(QCOW2_SLICE_REFERENCED, &s->flags))
+			continue;
+		if (xa_cmpxchg(&c->slices, idx, s, NULL, 0) != s)
+			continue;
+		atomic_dec(&c->nr_slices);
+		this_cpu_inc(c->stats->evictions);
+		qcow2_slice_put(s);
+		freed++;
+	}
+	spin_unlock(&c->evict_lock);
+	return freed;
+}
+
+/*
+ * Under memory pressure the cache gives back slices, down to what one
+ * request needs; misses then read them again.
+ */
+static unsigned long qcow2_cache_count(struct shrinker *shrinker,
+				       struct shrink_control *sc)
+{
+	struct qcow2_cache *c = qcow2_shrinker_private(shrinker);
+	int n = atomic_read(&c->nr_slices) - QCOW2_MIN_CACHE_SLICES;
+
+	return n > 0 ? n : 0;
+}
+
+static unsigned long qcow2_cache_scan(struct shrinker *shrinker,
+				      struct shrink_control *sc)
+{
+	struct qcow2_cache *c = qcow2_shrinker_private(shrinker);
+	int n = atomic_read(&c->nr_slices);
+	unsigned long target;
+
+	if (n <= QCOW2_MIN_CACHE_SLICES)
+		return SHRINK_STOP;
+	target = max_t(long, QCOW2_MIN_CACHE_SLICES,
+		       (long)n - (long)sc->nr_to_scan);
+	return qcow2_cache_evict(c, target) ?: SHRINK_STOP;
+}
+
 /**
  * qcow2_cache_init() - set up an empty cache
  * @c: the cache, zeroed by the caller
  * @file: the image file
  * @slice_size: bytes per slice, a power of two from 512 to 4096
  * @bytes: memory bound for the slices
+ * @name: name of the cache's shrinker
  *
  * Return: 0 or -ENOMEM.
  */
 int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
-		     unsigned int slice_size, u64 bytes)
+		     unsigned int slice_size, u64 bytes, const char *name)
 {
 	c->stats = alloc_percpu(struct qcow2_cache_stats);
 	if (!c->stats)
 		return -ENOMEM;
+	c->shrinker = qcow2_shrinker_create(qcow2_cache_count, qcow2_cache_scan,
+					    c, name);
+	if (!c->shrinker) {
+		free_percpu(c->stats);
+		c->stats = NULL;
+		return -ENOMEM;
+	}
 	xa_init(&c->slices);
 	spin_lock_init(&c->evict_lock);
 	atomic_set(&c->nr_slices, 0);
@@ -83,6 +159,7 @@ void qcow2_cache_destroy(struct qcow2_cache *c)
 
 	if (!c->stats)
 		return;
+	qcow2_shrinker_destroy(c->shrinker);
 	xa_for_each(&c->slices, idx, s) {
 		xa_erase(&c->slices, idx);
 		qcow2_slice_put(s);
@@ -90,43 +167,6 @@ void qcow2_cache_destroy(struct qcow2_cache *c)
 	xa_destroy(&c->slices);
 	free_percpu(c->stats);
 	c->stats = NULL;
-}
-
-/*
- * Drop slices until the cache is within its bound.  A slice is skipped
- * when it is loading, has waiters, or was referenced since the hand last
- * passed (the bit is cleared, giving it a second chance).
- */
-static void qcow2_cache_evict(struct qcow2_cache *c)
-{
-	unsigned int scanned = 0, limit;
-	struct qcow2_slice *s;
-	unsigned long idx;
-
-	spin_lock(&c->evict_lock);
-	limit = 2 * atomic_read(&c->nr_slices) + 2;
-	while (atomic_read(&c->nr_slices) > c->max_slices && scanned < limit) {
-		idx = c->hand;
-		s = xa_find(&c->slices, &idx, ULONG_MAX, XA_PRESENT);
-		if (!s) {
-			c->hand = 0;
-			scanned++;
-			continue;
-		}
-		c->hand = idx + 1;
-		scanned++;
-		if (!test_bit(QCOW2_SLICE_UPTODATE, &s->flags) ||
-		    refcount_read(&s->ref) != 1)
-			continue;
-		if (test_and_clear_bit(QCOW2_SLICE_REFERENCED, &s->flags))
-			continue;
-		if (xa_cmpxchg(&c->slices, idx, s, NULL, 0) != s)
-			continue;
-		atomic_dec(&c->nr_slices);
-		this_cpu_inc(c->stats->evictions);
-		qcow2_slice_put(s);
-	}
-	spin_unlock(&c->evict_lock);
 }
 
 /* Read a slice that nobody else is loading; wake its waiters after. */
@@ -228,7 +268,7 @@ again:
 		qcow2_slice_put(s);	/* the xarray's reference */
 	qcow2_slice_put(s);
 	if (atomic_read(&c->nr_slices) > c->max_slices)
-		qcow2_cache_evict(c);
+		qcow2_cache_evict(c, c->max_slices);
 	return ret;
 }
 

@@ -10,6 +10,9 @@
 #include <linux/blkdev.h>
 #include <linux/blk-mq.h>
 
+#include <linux/shrinker.h>
+#include <linux/slab.h>
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)
 #include <linux/unaligned.h>
 #else
@@ -85,6 +88,78 @@ qcow2_alloc_disk(struct blk_mq_tag_set *set, const struct qcow2_limits *ql,
 #define QCOW2_TAG_SET_FLAGS	0
 #else
 #define QCOW2_TAG_SET_FLAGS	BLK_MQ_F_SHOULD_MERGE
+#endif
+
+/*
+ * Shrinkers: allocated by the core with a private pointer since 6.7;
+ * before, embedded by the caller and registered with a name.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+static inline struct shrinker *
+qcow2_shrinker_create(unsigned long (*count)(struct shrinker *,
+					     struct shrink_control *),
+		      unsigned long (*scan)(struct shrinker *,
+					    struct shrink_control *),
+		      void *priv, const char *name)
+{
+	struct shrinker *s = shrinker_alloc(0, "%s", name);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->private_data = priv;
+	shrinker_register(s);
+	return s;
+}
+
+static inline void *qcow2_shrinker_private(struct shrinker *s)
+{
+	return s->private_data;
+}
+
+static inline void qcow2_shrinker_destroy(struct shrinker *s)
+{
+	shrinker_free(s);
+}
+#else
+struct qcow2_shrinker_box {
+	struct shrinker shrinker;
+	void *priv;
+};
+
+static inline struct shrinker *
+qcow2_shrinker_create(unsigned long (*count)(struct shrinker *,
+					     struct shrink_control *),
+		      unsigned long (*scan)(struct shrinker *,
+					    struct shrink_control *),
+		      void *priv, const char *name)
+{
+	struct qcow2_shrinker_box *box = kzalloc(sizeof(*box), GFP_KERNEL);
+
+	if (!box)
+		return NULL;
+	box->shrinker.count_objects = count;
+	box->shrinker.scan_objects = scan;
+	box->shrinker.seeks = DEFAULT_SEEKS;
+	box->priv = priv;
+	if (register_shrinker(&box->shrinker, "%s", name)) {
+		kfree(box);
+		return NULL;
+	}
+	return &box->shrinker;
+}
+
+static inline void *qcow2_shrinker_private(struct shrinker *s)
+{
+	return container_of(s, struct qcow2_shrinker_box, shrinker)->priv;
+}
+
+static inline void qcow2_shrinker_destroy(struct shrinker *s)
+{
+	unregister_shrinker(s);
+	kfree(container_of(s, struct qcow2_shrinker_box, shrinker));
+}
 #endif
 
 #endif /* _QCOW2_COMPAT_H */

@@ -594,10 +594,10 @@ void qcow2_refcount_set(void *block, u32 refcount_order, u64 index, u64 value)
 		shift = (index << refcount_order) & 7;
 		mask = ((1U << bits) - 1) << shift;
 		p += index >> (3 - refcount_order);
-		*p = (*p & ~mask) | ((value << shift) & mask);
+		*p = (u8)((*p & ~mask) | ((value << shift) & mask));
 		break;
 	case 3:
-		p[index] = value;
+		p[index] = (u8)value;
 		break;
 	case 4:
 		put_unaligned_be16(value, p + index * 2);

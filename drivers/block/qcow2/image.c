@@ -294,7 +294,7 @@ int qcow2_image_open(struct file *file, bool read_only, u64 cache_size,
 	ret = qcow2_cache_init(&img->cache, file,
 			       min_t(u64, img->lay.cluster_size,
 				     QCOW2_MAX_SLICE_SIZE),
-			       cache_size);
+			       cache_size, "qcow2-l2-cache");
 	if (ret)
 		goto out_free;
 

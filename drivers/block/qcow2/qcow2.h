@@ -40,6 +40,7 @@ struct qcow2_cache_stats {
  * @slice_size: bytes per slice (a whole cluster, at most 4 KiB)
  * @file: the image file the slices are read from
  * @stats: per-CPU counters
+ * @shrinker: gives slices back under memory pressure
  */
 struct qcow2_cache {
 	struct xarray slices;
@@ -50,6 +51,7 @@ struct qcow2_cache {
 	unsigned int slice_size;
 	struct file *file;
 	struct qcow2_cache_stats __percpu *stats;
+	struct shrinker *shrinker;
 };
 
 /**
@@ -184,7 +186,7 @@ ssize_t qcow2_file_read(struct file *file, void *buf, size_t len, u64 pos);
 
 /* cache.c */
 int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
-		     unsigned int slice_size, u64 bytes);
+		     unsigned int slice_size, u64 bytes, const char *name);
 void qcow2_cache_destroy(struct qcow2_cache *c);
 int qcow2_cache_get_entry(struct qcow2_cache *c, u64 slice_offset,
 			  unsigned int index, u64 *entry);
