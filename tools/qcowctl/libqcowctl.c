@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "libqcowctl.h"
 
-#define QCOW2_MAGIC	"QFI\xfb"
 
 void qc_init(struct qc_ctx *ctx)
 {
@@ -150,23 +150,33 @@ int qc_open_image(const char *path, bool read_only, bool direct_io)
 	return -err;
 }
 
-int qc_check_magic(int fd)
+int qc_check_image(int fd, const char **why)
 {
-	/* Aligned and a block long, so it also works on an O_DIRECT fd. */
-	const size_t len = 4096;
+	/*
+	 * Cluster 0 is at most 2 MiB.  Aligned buffer and length, so the
+	 * read also works on an O_DIRECT descriptor.
+	 */
+	const size_t len = (size_t)1 << QCOW2_MAX_CLUSTER_BITS;
+	struct qcow2_layout lay;
+	struct stat st;
 	void *buf;
 	ssize_t n;
 	int ret;
 
-	if (posix_memalign(&buf, len, len))
+	*why = NULL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (posix_memalign(&buf, 4096, len))
 		return -ENOMEM;
 	n = pread(fd, buf, len, 0);
-	if (n < 0)
+	if (n < 0) {
 		ret = -errno;
-	else if (n < 4 || memcmp(buf, QCOW2_MAGIC, 4))
-		ret = -ENOEXEC;
-	else
-		ret = 0;
+	} else {
+		/* The driver's own parser: same checks, same words. */
+		ret = qcow2_parse_header(buf, n, st.st_size, &lay, why);
+		if (!ret)
+			ret = qcow2_parse_extensions(buf, n, &lay, why);
+	}
 	free(buf);
 	return ret;
 }

@@ -35,8 +35,11 @@ int qc_get_features(struct qc_ctx *ctx, struct qcow2_features *feat);
 
 /* Open an image for attach; returns the fd, -EMEDIUMTYPE if not a file. */
 int qc_open_image(const char *path, bool read_only, bool direct_io);
-/* -ENOEXEC if the file does not start with the qcow2 magic. */
-int qc_check_magic(int fd);
+/*
+ * Validate the image header with the driver's parser (format.c): 0, or
+ * -errno with *why saying what is wrong (NULL for an I/O error).
+ */
+int qc_check_image(int fd, const char **why);
 /*
  * Take the OFD locks a QEMU reader (@read_only) or writer would take.
  * -EBUSY means another process holds a conflicting lock.

@@ -265,8 +265,8 @@ static int cmd_attach(int argc, char **argv)
 	};
 	bool read_only = false, direct_io = false;
 	uint64_t cache_size = 0;
+	const char *image, *why;
 	struct qc_ctx ctx;
-	const char *image;
 	uint32_t index;
 	int c, fd, ret;
 
@@ -314,9 +314,9 @@ static int cmd_attach(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 
-	ret = qc_check_magic(fd);
-	if (ret == -ENOEXEC) {
-		errmsg("%s: cannot attach: not a qcow2 image", image);
+	ret = qc_check_image(fd, &why);
+	if (ret && why) {
+		errmsg("%s: cannot attach: %s", image, why);
 		goto fail;
 	} else if (ret) {
 		report(image, "cannot read image", -ret, NULL);
