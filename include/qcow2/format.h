@@ -3,10 +3,16 @@
  * qcow2 on-disk format (QEMU docs/interop/qcow2.rst).  Every multi-byte
  * field is big endian.  Shared by the kernel module and the userspace
  * tools; it only needs <linux/types.h>.
+ *
+ * Every field of these structures sits at its natural alignment, so they
+ * need no packing; format.c asserts their sizes.  Snapshot table entries
+ * are only 8-byte aligned in the image and are read with unaligned
+ * accessors.
  */
 #ifndef _QCOW2_FORMAT_H
 #define _QCOW2_FORMAT_H
 
+#include <linux/const.h>
 #include <linux/types.h>
 
 #define QCOW2_MAGIC			0x514649fbU	/* "QFI\xfb" */
@@ -25,22 +31,22 @@
 #define QCOW2_MAX_SNAPSHOTS_BYTES	(1024ULL * QCOW2_MAX_SNAPSHOTS)
 #define QCOW2_MAX_SNAPSHOT_EXTRA	1024U
 #define QCOW2_MAX_BACKING_NAME		1023U
-#define QCOW2_MAX_HOST_OFFSET		((1ULL << 56) - 1)
+#define QCOW2_MAX_HOST_OFFSET		(_BITULL(56) - 1)
 
 /* Incompatible feature bits (header offset 72) */
-#define QCOW2_INCOMPAT_DIRTY		(1ULL << 0)
-#define QCOW2_INCOMPAT_CORRUPT		(1ULL << 1)
-#define QCOW2_INCOMPAT_DATA_FILE	(1ULL << 2)
-#define QCOW2_INCOMPAT_COMPRESSION	(1ULL << 3)
-#define QCOW2_INCOMPAT_EXTL2		(1ULL << 4)
+#define QCOW2_INCOMPAT_DIRTY		_BITULL(0)
+#define QCOW2_INCOMPAT_CORRUPT		_BITULL(1)
+#define QCOW2_INCOMPAT_DATA_FILE	_BITULL(2)
+#define QCOW2_INCOMPAT_COMPRESSION	_BITULL(3)
+#define QCOW2_INCOMPAT_EXTL2		_BITULL(4)
 #define QCOW2_INCOMPAT_KNOWN		0x1fULL
 
 /* Compatible feature bits (offset 80) */
-#define QCOW2_COMPAT_LAZY_REFCOUNTS	(1ULL << 0)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS	_BITULL(0)
 
 /* Autoclear feature bits (offset 88) */
-#define QCOW2_AUTOCLEAR_BITMAPS		(1ULL << 0)
-#define QCOW2_AUTOCLEAR_DATA_FILE_RAW	(1ULL << 1)
+#define QCOW2_AUTOCLEAR_BITMAPS		_BITULL(0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW	_BITULL(1)
 #define QCOW2_AUTOCLEAR_KNOWN		0x3ULL
 
 #define QCOW2_CRYPT_NONE		0
@@ -59,9 +65,9 @@
 #define QCOW2_EXT_DATA_FILE		0x44415441U
 
 /* L1, L2 and refcount-table entries */
-#define QCOW2_OFLAG_COPIED		(1ULL << 63)
-#define QCOW2_OFLAG_COMPRESSED		(1ULL << 62)
-#define QCOW2_OFLAG_ZERO		(1ULL << 0)
+#define QCOW2_OFLAG_COPIED		_BITULL(63)
+#define QCOW2_OFLAG_COMPRESSED		_BITULL(62)
+#define QCOW2_OFLAG_ZERO		_BITULL(0)
 #define QCOW2_L1E_OFFSET_MASK		0x00fffffffffffe00ULL
 #define QCOW2_L1E_RESERVED_MASK		0x7f000000000001ffULL
 #define QCOW2_L2E_OFFSET_MASK		0x00fffffffffffe00ULL
@@ -96,20 +102,20 @@ struct qcow2_header_disk {
 	__be32 header_length;
 	__u8 compression_type;
 	__u8 padding[7];
-} __attribute__((__packed__));
+};
 
 /* Header extension header; @len bytes of data follow, padded to 8. */
 struct qcow2_ext_disk {
 	__be32 type;
 	__be32 len;
-} __attribute__((__packed__));
+};
 
 /* One entry of the feature name table extension. */
 struct qcow2_feature_name_disk {
 	__u8 type;	/* 0 incompatible, 1 compatible, 2 autoclear */
 	__u8 bit;
 	char name[46];
-} __attribute__((__packed__));
+};
 
 /* Bitmaps extension data (autoclear bit 0). */
 struct qcow2_bitmaps_ext_disk {
@@ -117,7 +123,7 @@ struct qcow2_bitmaps_ext_disk {
 	__be32 reserved;
 	__be64 bitmap_directory_size;
 	__be64 bitmap_directory_offset;
-} __attribute__((__packed__));
+};
 
 /*
  * Fixed part of a snapshot table entry.  Extra data (@extra_data_size
@@ -133,13 +139,13 @@ struct qcow2_snapshot_disk {
 	__be64 vm_clock_nsec;
 	__be32 vm_state_size;
 	__be32 extra_data_size;
-} __attribute__((__packed__));
+};
 
 /* The extra data QEMU knows (each field present if extra_data_size covers it). */
 struct qcow2_snapshot_extra_disk {
 	__be64 vm_state_size_large;
 	__be64 disk_size;
 	__be64 icount;
-} __attribute__((__packed__));
+};
 
 #endif /* _QCOW2_FORMAT_H */

@@ -45,6 +45,10 @@ typedef __s64 s64;
 #define U64_MAX		((u64)~0ULL)
 #endif
 
+/* As the kernel's: the expression doubles as the message. */
+#define static_assert(expr, ...)	__static_assert(expr, ##__VA_ARGS__, #expr)
+#define __static_assert(expr, msg, ...)	_Static_assert(expr, msg)
+
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define check_add_overflow(a, b, d)	__builtin_add_overflow(a, b, d)

@@ -11,6 +11,13 @@
  */
 #include "format.h"
 
+static_assert(sizeof(struct qcow2_header_disk) == QCOW2_V3_HEADER_SIZE);
+static_assert(sizeof(struct qcow2_ext_disk) == 8);
+static_assert(sizeof(struct qcow2_feature_name_disk) == 48);
+static_assert(sizeof(struct qcow2_bitmaps_ext_disk) == 24);
+static_assert(sizeof(struct qcow2_snapshot_disk) == 40);
+static_assert(sizeof(struct qcow2_snapshot_extra_disk) == 24);
+
 #define QCOW2_SNAPSHOT_HDR_SIZE		((u32)sizeof(struct qcow2_snapshot_disk))
 #define QCOW2_EXT_HDR_SIZE		((u32)sizeof(struct qcow2_ext_disk))
 

@@ -12,6 +12,7 @@
 #ifndef _UAPI_LINUX_QCOW2_H
 #define _UAPI_LINUX_QCOW2_H
 
+#include <linux/const.h>
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
@@ -23,14 +24,14 @@
 #define QCOW2_DEVICE_PREFIX	"/dev/qcow"
 
 /* Feature bits reported by QCOW2_CTL_GET_FEATURES (struct qcow2_features). */
-#define QCOW2_FEAT_READ			(1ULL << 0)	/* read path */
-#define QCOW2_FEAT_COMPRESSED_ZLIB	(1ULL << 1)	/* deflate clusters */
-#define QCOW2_FEAT_COMPRESSED_ZSTD	(1ULL << 2)	/* zstd clusters */
-#define QCOW2_FEAT_V2			(1ULL << 3)	/* compat=0.10 images */
-#define QCOW2_FEAT_DEFERRED_REMOVE	(1ULL << 4)	/* remove of an open device */
+#define QCOW2_FEAT_READ			_BITULL(0)	/* read path */
+#define QCOW2_FEAT_COMPRESSED_ZLIB	_BITULL(1)	/* deflate clusters */
+#define QCOW2_FEAT_COMPRESSED_ZSTD	_BITULL(2)	/* zstd clusters */
+#define QCOW2_FEAT_V2			_BITULL(3)	/* compat=0.10 images */
+#define QCOW2_FEAT_DEFERRED_REMOVE	_BITULL(4)	/* remove of an open device */
 
 /* Flags of struct qcow2_ctl_add. */
-#define QCOW2_ADD_READ_ONLY	(1U << 0)	/* expose the image read-only */
+#define QCOW2_ADD_READ_ONLY	_BITUL(0)	/* expose the image read-only */
 #define QCOW2_ADD_FLAGS_ALL	QCOW2_ADD_READ_ONLY
 
 /* Index value asking QCOW2_CTL_ADD to pick the lowest free index. */
@@ -114,10 +115,10 @@ struct qcow2_features {
 #define QCOW2_ABI_VERSION	1
 
 /* Flags of struct qcow2_info. */
-#define QCOW2_INFO_READ_ONLY	(1U << 0)
-#define QCOW2_INFO_DIRTY	(1U << 1)	/* image has the dirty bit */
-#define QCOW2_INFO_CORRUPT	(1U << 2)	/* image has the corrupt bit */
-#define QCOW2_INFO_REMOVING	(1U << 3)	/* deferred remove pending */
+#define QCOW2_INFO_READ_ONLY	_BITUL(0)
+#define QCOW2_INFO_DIRTY	_BITUL(1)	/* image has the dirty bit */
+#define QCOW2_INFO_CORRUPT	_BITUL(2)	/* image has the corrupt bit */
+#define QCOW2_INFO_REMOVING	_BITUL(3)	/* deferred remove pending */
 
 /**
  * struct qcow2_info - state of one device
