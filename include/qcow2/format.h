@@ -4,10 +4,10 @@
  * field is big endian.  Shared by the kernel module and the userspace
  * tools; it only needs <linux/types.h>.
  *
- * Every field of these structures sits at its natural alignment, so they
- * need no packing; format.c asserts their sizes.  Snapshot table entries
- * are only 8-byte aligned in the image and are read with unaligned
- * accessors.
+ * The structures are __packed: header extensions start wherever
+ * header_length says (QEMU does not enforce its multiple of 8), so they
+ * are read from any address.  Userspace builds get __packed from
+ * tools/include/qcow2_kcompat.h; format.c asserts the sizes.
  */
 #ifndef _QCOW2_FORMAT_H
 #define _QCOW2_FORMAT_H
@@ -102,20 +102,20 @@ struct qcow2_header_disk {
 	__be32 header_length;
 	__u8 compression_type;
 	__u8 padding[7];
-};
+} __packed;
 
 /* Header extension header; @len bytes of data follow, padded to 8. */
 struct qcow2_ext_disk {
 	__be32 type;
 	__be32 len;
-};
+} __packed;
 
 /* One entry of the feature name table extension. */
 struct qcow2_feature_name_disk {
 	__u8 type;	/* 0 incompatible, 1 compatible, 2 autoclear */
 	__u8 bit;
 	char name[46];
-};
+} __packed;
 
 /* Bitmaps extension data (autoclear bit 0). */
 struct qcow2_bitmaps_ext_disk {
@@ -123,7 +123,7 @@ struct qcow2_bitmaps_ext_disk {
 	__be32 reserved;
 	__be64 bitmap_directory_size;
 	__be64 bitmap_directory_offset;
-};
+} __packed;
 
 /*
  * Fixed part of a snapshot table entry.  Extra data (@extra_data_size
@@ -139,13 +139,13 @@ struct qcow2_snapshot_disk {
 	__be64 vm_clock_nsec;
 	__be32 vm_state_size;
 	__be32 extra_data_size;
-};
+} __packed;
 
 /* The extra data QEMU knows (each field present if extra_data_size covers it). */
 struct qcow2_snapshot_extra_disk {
 	__be64 vm_state_size_large;
 	__be64 disk_size;
 	__be64 icount;
-};
+} __packed;
 
 #endif /* _QCOW2_FORMAT_H */

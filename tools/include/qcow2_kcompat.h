@@ -19,6 +19,11 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+/* As in the kernel: on-disk structures may sit at any address. */
+#ifndef __packed
+#define __packed	__attribute__((__packed__))
+#endif
+
 #ifdef __CHECKER__
 #define __force		__attribute__((force))
 #else
