@@ -244,6 +244,14 @@ int main(int argc, char **argv)
 	if (!ret)
 		remove_index(ctl, ((struct qcow2_ctl_add *)big)->index, NULL);
 
+	/* A newer header also encodes the longer size in the number. */
+	ret = xioctl(ctl, _IOC(_IOC_READ | _IOC_WRITE, QCOW2_IOCTL_MAGIC, 0x00,
+			       sizeof(big)), big);
+	result(!ret, "ADD numbered for a longer struct accepted%s%s",
+	       ret ? ": " : "", ret ? strerror(-ret) : "");
+	if (!ret)
+		remove_index(ctl, ((struct qcow2_ctl_add *)big)->index, NULL);
+
 	add_init(&a, img);
 	a.fd = -1;
 	expect_err(xioctl(ctl, QCOW2_CTL_ADD, &a), EBADF, "ADD fd -1");

@@ -203,16 +203,16 @@ static long qcow2_ctl_ioctl(struct file *file, unsigned int cmd,
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 
-	switch (cmd) {
-	case QCOW2_CTL_ADD:
+	switch (QCOW2_IOC_BASE(cmd)) {
+	case QCOW2_IOC_BASE(QCOW2_CTL_ADD):
 		return qcow2_ctl_add(uarg);
-	case QCOW2_CTL_REMOVE:
+	case QCOW2_IOC_BASE(QCOW2_CTL_REMOVE):
 		return qcow2_ctl_remove(uarg);
-	case QCOW2_CTL_LIST:
+	case QCOW2_IOC_BASE(QCOW2_CTL_LIST):
 		return qcow2_ctl_list(uarg);
-	case QCOW2_CTL_GET_FEATURES:
+	case QCOW2_IOC_BASE(QCOW2_CTL_GET_FEATURES):
 		return qcow2_ctl_get_features(uarg);
-	case QCOW2_CTL_GET_INFO:
+	case QCOW2_IOC_BASE(QCOW2_CTL_GET_INFO):
 		return qcow2_ctl_get_info(uarg);
 	default:
 		return -ENOTTY;

@@ -110,8 +110,8 @@ static int qcow2_ioctl(QCOW2_BDOPS_IOCTL_ARGS)
 	u32 usize;
 	int ret;
 
-	switch (cmd) {
-	case QCOW2_GET_INFO:
+	switch (QCOW2_IOC_BASE(cmd)) {
+	case QCOW2_IOC_BASE(QCOW2_GET_INFO):
 		if (get_user(usize, &uinfo->size))
 			return -EFAULT;
 		ret = copy_struct_from_user(&info, sizeof(info), uinfo, usize);

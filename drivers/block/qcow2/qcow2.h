@@ -164,6 +164,13 @@ struct qcow2_cmd {
 
 struct qcow2_info;
 
+/*
+ * Argument structures say their own size, so a command is recognised
+ * without the size bits of its number: a program built against a newer,
+ * longer structure still reaches the same command (see the uapi header).
+ */
+#define QCOW2_IOC_BASE(cmd)	((cmd) & ~(_IOC_SIZEMASK << _IOC_SIZESHIFT))
+
 /* main.c */
 extern unsigned long qcow2_default_cache_size;
 extern struct mutex qcow2_ctl_mutex;

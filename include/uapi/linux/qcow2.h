@@ -6,8 +6,10 @@
  * Every argument structure starts with a __u32 @size that userspace sets to
  * sizeof() of the structure it was built against; the kernel accepts
  * shorter (older) structures and longer ones whose unknown tail is zero
- * (copy_struct_from_user() semantics).  Unknown flags and non-zero reserved
- * fields are rejected with -EINVAL, unknown commands with -ENOTTY.
+ * (copy_struct_from_user() semantics).  The size bits of a command number
+ * are ignored for the same reason: @size, not the number, says how long
+ * the structure is.  Unknown flags and non-zero reserved fields are
+ * rejected with -EINVAL, unknown commands with -ENOTTY.
  */
 #ifndef _UAPI_LINUX_QCOW2_H
 #define _UAPI_LINUX_QCOW2_H
