@@ -51,6 +51,31 @@ ro=$(blockdev --getro "$dev" 2>/dev/null)
 check "device is read-only (getro ${ro:-?})" [ "$ro" = 1 ]
 check "contents equal qemu-img's raw conversion" \
 	"$QCOW2_CMP" "$dev" "$raw" 300 1
+
+# sysfs tells the same as qemu-img and the queue, and counts cache use.
+sysq=/sys/block/$name/qcow2
+v=$(cat "$sysq/virtual_size" 2>/dev/null)
+check "sysfs virtual_size ${v:-?} == $VSIZE" [ "$v" = "$VSIZE" ]
+v=$(cat "$sysq/cluster_size" 2>/dev/null)
+check "sysfs cluster_size ${v:-?} == 65536" [ "$v" = 65536 ]
+v=$(cat "$sysq/version" 2>/dev/null)
+check "sysfs version ${v:-?} == 3" [ "$v" = 3 ]
+v=$(cat "$sysq/refcount_order" 2>/dev/null)
+check "sysfs refcount_order ${v:-?} == 4 (16-bit refcounts)" [ "$v" = 4 ]
+v=$(cat "$sysq/image" 2>/dev/null)
+check "sysfs image ${v:-?} == $img" [ "$v" = "$(readlink -f "$img")" ]
+hits=$(cat "$sysq/cache_hits" 2>/dev/null)
+misses=$(cat "$sysq/cache_misses" 2>/dev/null)
+counted=0
+[ "${hits:-0}" -gt 0 ] && [ "${misses:-0}" -gt 0 ] && counted=1
+check "sysfs cache counted the reads (hits ${hits:-?}, misses ${misses:-?})" \
+	[ "$counted" = 1 ]
+used=$(cat "$sysq/cache_used" 2>/dev/null)
+csize=$(cat "$sysq/cache_size" 2>/dev/null)
+bounded=0
+[ -n "$used" ] && [ -n "$csize" ] && [ "$used" -le "$csize" ] && bounded=1
+check "sysfs cache_used ${used:-?} <= cache_size ${csize:-?}" [ "$bounded" = 1 ]
+
 if dd if=/dev/zero of="$dev" bs=4k count=1 oflag=direct status=none 2>/dev/null; then
 	fail "write to a read-only device fails"
 else

@@ -8,6 +8,7 @@
 #include <linux/device.h>
 #include <linux/file.h>
 #include <linux/sysfs.h>
+#include <uapi/linux/qcow2.h>
 
 #include "qcow2.h"
 
@@ -40,95 +41,64 @@ static ssize_t cluster_size_show(struct device *d,
 }
 static DEVICE_ATTR_RO(cluster_size);
 
-static ssize_t version_show(struct device *d,
-			    struct device_attribute *attr, char *buf)
+/*
+ * The other numbers are those of QCOW2_GET_INFO: one function,
+ * qcow2_dev_fill_info(), answers both, and each attribute names its field.
+ */
+struct qcow2_info_attr {
+	struct device_attribute attr;
+	size_t offset;
+	size_t size;
+};
+
+static ssize_t qcow2_info_attr_show(struct device *d,
+				    struct device_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%u\n", qcow2_dev_image(d)->lay.version);
+	struct qcow2_info_attr *qa = container_of(attr, struct qcow2_info_attr,
+						  attr);
+	struct qcow2_info info = { .size = sizeof(info) };
+	const u8 *field = (const u8 *)&info + qa->offset;
+
+	qcow2_dev_fill_info(dev_to_disk(d)->private_data, &info);
+	if (qa->size == sizeof(u32))
+		return sysfs_emit(buf, "%u\n", *(const u32 *)field);
+	return sysfs_emit(buf, "%llu\n", *(const u64 *)field);
 }
-static DEVICE_ATTR_RO(version);
 
-static ssize_t nb_snapshots_show(struct device *d,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", qcow2_dev_image(d)->lay.nb_snapshots);
+/* @_type is the field's: __u32 or __u64. */
+#define QCOW2_INFO_ATTR(_name, _field, _type)				\
+static struct qcow2_info_attr qcow2_attr_##_name = {			\
+	.attr	= __ATTR(_name, 0444, qcow2_info_attr_show, NULL),	\
+	.offset	= offsetof(struct qcow2_info, _field),			\
+	.size	= sizeof(_type),					\
 }
-static DEVICE_ATTR_RO(nb_snapshots);
 
-static ssize_t refcount_order_show(struct device *d,
-				   struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", qcow2_dev_image(d)->lay.refcount_order);
-}
-static DEVICE_ATTR_RO(refcount_order);
-
-static ssize_t compression_type_show(struct device *d,
-				     struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", qcow2_dev_image(d)->lay.compression_type);
-}
-static DEVICE_ATTR_RO(compression_type);
-
-static ssize_t virtual_size_show(struct device *d,
-				 struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%llu\n", qcow2_dev_image(d)->lay.size);
-}
-static DEVICE_ATTR_RO(virtual_size);
-
-static ssize_t cache_size_show(struct device *d,
-			       struct device_attribute *attr, char *buf)
-{
-	struct qcow2_cache *c = &qcow2_dev_image(d)->cache;
-
-	return sysfs_emit(buf, "%llu\n", (u64)c->max_slices * c->slice_size);
-}
-static DEVICE_ATTR_RO(cache_size);
-
-static ssize_t cache_slice_size_show(struct device *d,
-				     struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%u\n", qcow2_dev_image(d)->cache.slice_size);
-}
-static DEVICE_ATTR_RO(cache_slice_size);
-
-static ssize_t cache_used_show(struct device *d,
-			       struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%llu\n",
-			  qcow2_cache_used(&qcow2_dev_image(d)->cache));
-}
-static DEVICE_ATTR_RO(cache_used);
-
-#define QCOW2_CACHE_STAT_ATTR(field)					\
-static ssize_t cache_##field##_show(struct device *d,			\
-				    struct device_attribute *attr,	\
-				    char *buf)				\
-{									\
-	struct qcow2_cache_stats st;					\
-									\
-	qcow2_cache_read_stats(&qcow2_dev_image(d)->cache, &st);	\
-	return sysfs_emit(buf, "%llu\n", st.field);			\
-}									\
-static DEVICE_ATTR_RO(cache_##field)
-
-QCOW2_CACHE_STAT_ATTR(hits);
-QCOW2_CACHE_STAT_ATTR(misses);
-QCOW2_CACHE_STAT_ATTR(evictions);
+QCOW2_INFO_ATTR(virtual_size, virtual_size, __u64);
+QCOW2_INFO_ATTR(version, version, __u32);
+QCOW2_INFO_ATTR(nb_snapshots, nb_snapshots, __u32);
+QCOW2_INFO_ATTR(refcount_order, refcount_order, __u32);
+QCOW2_INFO_ATTR(compression_type, compression_type, __u32);
+QCOW2_INFO_ATTR(cache_size, cache_size, __u64);
+QCOW2_INFO_ATTR(cache_slice_size, cache_slice_size, __u64);
+QCOW2_INFO_ATTR(cache_used, cache_used, __u64);
+QCOW2_INFO_ATTR(cache_hits, cache_hits, __u64);
+QCOW2_INFO_ATTR(cache_misses, cache_misses, __u64);
+QCOW2_INFO_ATTR(cache_evictions, cache_evictions, __u64);
 
 static struct attribute *qcow2_attrs[] = {
 	&dev_attr_image.attr,
-	&dev_attr_virtual_size.attr,
 	&dev_attr_cluster_size.attr,
-	&dev_attr_version.attr,
-	&dev_attr_nb_snapshots.attr,
-	&dev_attr_refcount_order.attr,
-	&dev_attr_compression_type.attr,
-	&dev_attr_cache_size.attr,
-	&dev_attr_cache_slice_size.attr,
-	&dev_attr_cache_used.attr,
-	&dev_attr_cache_hits.attr,
-	&dev_attr_cache_misses.attr,
-	&dev_attr_cache_evictions.attr,
+	&qcow2_attr_virtual_size.attr.attr,
+	&qcow2_attr_version.attr.attr,
+	&qcow2_attr_nb_snapshots.attr.attr,
+	&qcow2_attr_refcount_order.attr.attr,
+	&qcow2_attr_compression_type.attr.attr,
+	&qcow2_attr_cache_size.attr.attr,
+	&qcow2_attr_cache_slice_size.attr.attr,
+	&qcow2_attr_cache_used.attr.attr,
+	&qcow2_attr_cache_hits.attr.attr,
+	&qcow2_attr_cache_misses.attr.attr,
+	&qcow2_attr_cache_evictions.attr.attr,
 	NULL,
 };
 
