@@ -161,6 +161,29 @@ attach_ro()
 	echo "$dev"
 }
 
+# convert_attach NAME RAW IMG QEMU-IMG-OPTIONS...: convert the raw file RAW
+# into the qcow2 image IMG with those options, attach it read-only and set
+# DEV to the device.  On failure print "not ok - NAME: ..." and return 1.
+# Not for $(...): the result lines must reach stdout.
+convert_attach()
+{
+	local name=$1 raw=$2 img=$3
+
+	shift 3
+	if ! qemu-img convert -f raw -O qcow2 "$@" "$raw" "$img" \
+		2>"$WORKDIR/err"; then
+		diag <"$WORKDIR/err"
+		fail "$name: qemu-img convert"
+		return 1
+	fi
+	DEV=$(attach_ro "$img" 2>"$WORKDIR/err")
+	if [ -z "$DEV" ]; then
+		diag <"$WORKDIR/err"
+		fail "$name: attach"
+		return 1
+	fi
+}
+
 forget_dev()
 {
 	local keep

@@ -65,17 +65,8 @@ for variant in plain zstd; do
 	plain) opts=(-o cluster_size=65536) ;;
 	zstd) opts=(-c -o "cluster_size=65536,compression_type=zstd") ;;
 	esac
-	if ! qemu-img convert -f raw -O qcow2 "${opts[@]}" "$raw" "$img" 2>"$WORKDIR/err"; then
-		diag <"$WORKDIR/err"
-		fail "$variant: qemu-img convert"
-		continue
-	fi
-	dev=$(attach_ro "$img" 2>"$WORKDIR/err")
-	if [ -z "$dev" ]; then
-		diag <"$WORKDIR/err"
-		fail "$variant: attach"
-		continue
-	fi
+	convert_attach "$variant" "$raw" "$img" "${opts[@]}" || continue
+	dev=$DEV
 	check "$variant: fio verify_only, libaio direct iodepth 16" \
 		fio_verify "$dev" --ioengine=libaio --direct=1 --iodepth=16
 	check "$variant: fio verify_only, psync buffered" \

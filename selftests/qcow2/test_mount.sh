@@ -43,18 +43,8 @@ for variant in plain zstd_4k; do
 	plain) opts=(-o cluster_size=65536) ;;
 	zstd_4k) opts=(-c -o "cluster_size=4096,compression_type=zstd") ;;
 	esac
-	if ! qemu-img convert -f raw -O qcow2 "${opts[@]}" "$WORKDIR/fs.raw" "$img" \
-		2>"$WORKDIR/err"; then
-		diag <"$WORKDIR/err"
-		fail "$variant: qemu-img convert"
-		continue
-	fi
-	dev=$(attach_ro "$img" 2>"$WORKDIR/err")
-	if [ -z "$dev" ]; then
-		diag <"$WORKDIR/err"
-		fail "$variant: attach"
-		continue
-	fi
+	convert_attach "$variant" "$WORKDIR/fs.raw" "$img" "${opts[@]}" || continue
+	dev=$DEV
 	if ! do_mount -t ext4 -o ro,noload "$dev" "$mnt" 2>"$WORKDIR/err"; then
 		diag <"$WORKDIR/err"
 		fail "$variant: mount -o ro,noload"
