@@ -48,7 +48,11 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	case REQ_OP_READ:
 		break;
 	case REQ_OP_FLUSH:
-		/* Nothing is ever dirty on a read-only device. */
+		/*
+		 * Nothing is ever dirty on a read-only device (and no write
+		 * cache is advertised, so the core should not even send one).
+		 */
+		blk_mq_end_request(rq, BLK_STS_OK);
 		return BLK_STS_OK;
 	default:
 		return BLK_STS_NOTSUPP;
