@@ -776,24 +776,24 @@ static void info_json(const char *dev, const char *image,
 	fputs("\n}\n", stdout);
 }
 
-static int cmd_info(int argc, char **argv)
+/*
+ * Options of the commands that take only --json and --help: 0, or the
+ * command's return value (-1 for --help, usage error otherwise).
+ */
+static int parse_json_opts(int argc, char **argv, bool *json)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	char dev[32], path[PATH_MAX + 1];
-	struct qcow2_info info;
-	struct qc_ctx ctx;
-	bool json = false;
-	uint32_t index;
-	int c, ret;
+	int c;
 
+	*json = false;
 	while ((c = getopt_long(argc, argv, "Jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'J':
-			json = true;
+			*json = true;
 			break;
 		case 'h':
 			return -1;
@@ -801,6 +801,21 @@ static int cmd_info(int argc, char **argv)
 			return try_help();
 		}
 	}
+	return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	char dev[32], path[PATH_MAX + 1];
+	struct qcow2_info info;
+	struct qc_ctx ctx;
+	uint32_t index;
+	bool json;
+	int ret;
+
+	ret = parse_json_opts(argc, argv, &json);
+	if (ret)
+		return ret;
 	if (optind >= argc)
 		return usage_error("missing DEVICE");
 	if (argc - optind > 1)
@@ -829,27 +844,14 @@ static int cmd_info(int argc, char **argv)
 
 static int cmd_features(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'J' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct qcow2_features feat;
 	struct qc_ctx ctx;
-	bool json = false;
-	int c, ret;
+	bool json;
+	int ret;
 
-	while ((c = getopt_long(argc, argv, "Jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'J':
-			json = true;
-			break;
-		case 'h':
-			return -1;
-		default:
-			return try_help();
-		}
-	}
+	ret = parse_json_opts(argc, argv, &json);
+	if (ret)
+		return ret;
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 
