@@ -123,18 +123,36 @@ check_refused "second detach exits 1 with a qcowctl: message" $rc "$err"
 rc=$?
 check "info of a detached device exits 1 (rc $rc)" [ $rc -eq 1 ]
 
-# --- refusals ------------------------------------------------------------------
-before=$(n_devices)
-mark=$(kmsg_mark)
+# --- read-write attach and its refusals ------------------------------------
 out=$("$QCOWCTL" attach "$img" 2>"$err")
 rc=$?
 if [ $rc -eq 0 ]; then
 	echo "$out" >>"$ATTACHED_LIST"
-	fail "read-write attach refused (it attached $out)"
+	check "read-write attach gives a writable device" \
+		[ "$(blockdev --getro "$out")" = 0 ]
+	check "read-write device says so in sysfs" \
+		[ "$(cat "/sys/block/${out#/dev/}/ro")" = 0 ]
+	detach "$out"
 else
-	check_refused "read-write attach refused: exit 1 and a qcowctl: message" \
-		$rc "$err"
 	diag "qcowctl said: $(head -n 1 "$err")"
+	fail "read-write attach gives a writable device"
+fi
+
+# An image marked corrupt may be read, never written.
+cp "$img" "$WORKDIR/corrupt.qcow2"
+poke_hex "$WORKDIR/corrupt.qcow2" 79 02
+before=$(n_devices)
+mark=$(kmsg_mark)
+out=$("$QCOWCTL" attach "$WORKDIR/corrupt.qcow2" 2>"$err")
+rc=$?
+if [ $rc -eq 0 ]; then
+	echo "$out" >>"$ATTACHED_LIST"
+	fail "read-write attach of a corrupt image refused (it attached $out)"
+else
+	check_refused "read-write attach of a corrupt image refused: exit 1 and a qcowctl: message" \
+		$rc "$err"
+	check_match "the refusal names the corrupt bit" 'corrupt' \
+		"$(cat "$err"; dmesg_since "$mark")"
 fi
 check "refused attach leaves no device" [ "$(n_devices)" = "$before" ]
 

@@ -23,25 +23,10 @@ enum {
 	QCOW2_SLICE_LOADING,	/* a read is in flight; wait on this bit */
 	QCOW2_SLICE_UPTODATE,	/* @data holds the table bytes */
 	QCOW2_SLICE_REFERENCED,	/* hit since the last CLOCK sweep */
+	QCOW2_SLICE_DIRTY,	/* changed in memory, not yet written */
 };
 
-/**
- * struct qcow2_slice - one cached slice of an L2 table
- * @rcu: frees the slice after lockless readers are done
- * @ref: one for the xarray, one per waiter on a load
- * @flags: QCOW2_SLICE_* bits
- * @err: result of a failed load, for its waiters
- * @data: the slice, big endian as on disk
- */
-struct qcow2_slice {
-	struct rcu_head rcu;
-	refcount_t ref;
-	unsigned long flags;
-	int err;
-	__be64 data[];
-};
-
-static void qcow2_slice_put(struct qcow2_slice *s)
+void qcow2_slice_put(struct qcow2_slice *s)
 {
 	if (refcount_dec_and_test(&s->ref))
 		kfree_rcu(s, rcu);
@@ -73,6 +58,7 @@ static unsigned long qcow2_cache_evict(struct qcow2_cache *c,
 		c->hand = idx + 1;
 		scanned++;
 		if (!test_bit(QCOW2_SLICE_UPTODATE, &s->flags) ||
+		    test_bit(QCOW2_SLICE_DIRTY, &s->flags) ||
 		    refcount_read(&s->ref) != 1)
 			continue;
 		if (test_and_clear_bit(QCOW2_SLICE_REFERENCED, &s->flags))
@@ -141,6 +127,7 @@ int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
 	xa_init(&c->slices);
 	spin_lock_init(&c->evict_lock);
 	atomic_set(&c->nr_slices, 0);
+	atomic_set(&c->nr_dirty, 0);
 	c->file = file;
 	c->slice_size = slice_size;
 	c->max_slices = max_t(u64, QCOW2_MIN_CACHE_SLICES,
@@ -193,6 +180,75 @@ static int qcow2_cache_load(struct qcow2_cache *c, struct qcow2_slice *s,
 	return ret < 0 ? ret : 0;
 }
 
+/*
+ * Find the slice at @slice_offset, reading it on a miss.  On success the
+ * caller holds a reference (qcow2_slice_put()).
+ */
+static int qcow2_cache_lookup(struct qcow2_cache *c, u64 slice_offset,
+			      struct qcow2_slice **slicep)
+{
+	unsigned long key = slice_offset >> SECTOR_SHIFT;
+	struct qcow2_slice *s, *old;
+	int ret;
+
+again:
+	rcu_read_lock();
+	s = xa_load(&c->slices, key);
+	if (s && !refcount_inc_not_zero(&s->ref))
+		s = NULL;
+	rcu_read_unlock();
+
+	if (s) {
+		/* Someone else may be reading this slice: wait for the result. */
+		wait_on_bit(&s->flags, QCOW2_SLICE_LOADING,
+			    TASK_UNINTERRUPTIBLE);
+		ret = s->err;
+		if (!ret && !test_bit(QCOW2_SLICE_UPTODATE, &s->flags))
+			ret = -EAGAIN;
+		if (ret) {
+			qcow2_slice_put(s);
+			if (ret == -EAGAIN)
+				goto again;
+			return ret;
+		}
+		if (!test_bit(QCOW2_SLICE_REFERENCED, &s->flags))
+			set_bit(QCOW2_SLICE_REFERENCED, &s->flags);
+		this_cpu_inc(c->stats->hits);
+		*slicep = s;
+		return 0;
+	}
+
+	s = kmalloc(struct_size(s, data, c->slice_size / sizeof(__be64)),
+		    GFP_NOIO);
+	if (!s)
+		return -ENOMEM;
+	refcount_set(&s->ref, 2);	/* the xarray's and ours */
+	s->flags = BIT(QCOW2_SLICE_LOADING);
+	s->err = 0;
+	s->offset = slice_offset;
+
+	old = xa_cmpxchg(&c->slices, key, NULL, s, GFP_NOIO);
+	if (old) {
+		kfree(s);
+		if (xa_is_err(old))
+			return xa_err(old);
+		goto again;	/* lost a race with another miss */
+	}
+	atomic_inc(&c->nr_slices);
+	this_cpu_inc(c->stats->misses);
+
+	ret = qcow2_cache_load(c, s, slice_offset);
+	if (ret) {
+		qcow2_slice_put(s);	/* the xarray's reference */
+		qcow2_slice_put(s);
+		return ret;
+	}
+	if (atomic_read(&c->nr_slices) > c->max_slices)
+		qcow2_cache_evict(c, c->max_slices);
+	*slicep = s;
+	return 0;
+}
+
 /**
  * qcow2_cache_get_entry() - read one 64-bit entry of an L2 table
  * @c: the cache
@@ -208,10 +264,10 @@ int qcow2_cache_get_entry(struct qcow2_cache *c, u64 slice_offset,
 			  unsigned int index, u64 *entry)
 {
 	unsigned long key = slice_offset >> SECTOR_SHIFT;
-	struct qcow2_slice *s, *old;
+	struct qcow2_slice *s;
 	int ret;
 
-again:
+	/* The hit path takes no reference: RCU keeps the slice alive. */
 	rcu_read_lock();
 	s = xa_load(&c->slices, key);
 	if (s && test_bit(QCOW2_SLICE_UPTODATE, &s->flags)) {
@@ -222,54 +278,118 @@ again:
 		this_cpu_inc(c->stats->hits);
 		return 0;
 	}
-	if (s && !refcount_inc_not_zero(&s->ref))
-		s = NULL;
 	rcu_read_unlock();
 
-	if (s) {
-		/* Someone else is reading this slice: wait for the result. */
-		wait_on_bit(&s->flags, QCOW2_SLICE_LOADING,
-			    TASK_UNINTERRUPTIBLE);
-		ret = s->err;
-		if (!ret && !test_bit(QCOW2_SLICE_UPTODATE, &s->flags))
-			ret = -EAGAIN;
-		if (!ret)
-			*entry = be64_to_cpu(READ_ONCE(s->data[index]));
-		qcow2_slice_put(s);
-		if (ret == -EAGAIN)
-			goto again;
-		if (!ret)
-			this_cpu_inc(c->stats->hits);
+	ret = qcow2_cache_lookup(c, slice_offset, &s);
+	if (ret)
 		return ret;
-	}
-
-	s = kmalloc(struct_size(s, data, c->slice_size / sizeof(__be64)),
-		    GFP_NOIO);
-	if (!s)
-		return -ENOMEM;
-	refcount_set(&s->ref, 2);	/* the xarray's and ours */
-	s->flags = BIT(QCOW2_SLICE_LOADING);
-	s->err = 0;
-
-	old = xa_cmpxchg(&c->slices, key, NULL, s, GFP_NOIO);
-	if (old) {
-		kfree(s);
-		if (xa_is_err(old))
-			return xa_err(old);
-		goto again;	/* lost a race with another miss */
-	}
-	atomic_inc(&c->nr_slices);
-	this_cpu_inc(c->stats->misses);
-
-	ret = qcow2_cache_load(c, s, slice_offset);
-	if (!ret)
-		*entry = be64_to_cpu(s->data[index]);
-	else
-		qcow2_slice_put(s);	/* the xarray's reference */
+	*entry = be64_to_cpu(READ_ONCE(s->data[index]));
 	qcow2_slice_put(s);
-	if (atomic_read(&c->nr_slices) > c->max_slices)
-		qcow2_cache_evict(c, c->max_slices);
-	return ret;
+	return 0;
+}
+
+/**
+ * qcow2_cache_get() - get a slice to change it
+ * @c: the cache
+ * @slice_offset: host offset of the slice, a multiple of the slice size
+ * @slicep: the slice, with a reference the caller drops with
+ *	qcow2_slice_put()
+ *
+ * Context: process context, may sleep; the caller holds the image's
+ * meta_lock, the only lock under which slices change.
+ * Return: 0 or a negative errno from reading the image.
+ */
+int qcow2_cache_get(struct qcow2_cache *c, u64 slice_offset,
+		    struct qcow2_slice **slicep)
+{
+	return qcow2_cache_lookup(c, slice_offset, slicep);
+}
+
+/**
+ * qcow2_cache_mark_dirty() - note that a slice must be written back
+ * @c: the cache
+ * @s: a slice the caller holds and has just changed
+ *
+ * A dirty slice is never evicted; qcow2_cache_writeback() cleans it.
+ */
+void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_slice *s)
+{
+	if (!test_and_set_bit(QCOW2_SLICE_DIRTY, &s->flags))
+		atomic_inc(&c->nr_dirty);
+}
+
+/**
+ * qcow2_cache_writeback() - write every dirty slice
+ * @c: the cache
+ * @write: writes one slice (after its overlap check); returns 0 or -errno
+ * @img: passed to @write
+ *
+ * Context: the image's meta_lock is held, so no slice changes meanwhile.
+ * Return: number of slices written, or the first error (the slice stays
+ * dirty and later ones are not tried: ordering is the caller's promise).
+ */
+int qcow2_cache_writeback(struct qcow2_cache *c,
+			  int (*write)(struct qcow2_image *img,
+				       struct qcow2_slice *s),
+			  struct qcow2_image *img)
+{
+	struct qcow2_slice *s;
+	unsigned long idx;
+	int ret, n = 0;
+
+	if (!atomic_read(&c->nr_dirty))
+		return 0;
+	xa_for_each(&c->slices, idx, s) {
+		if (!test_bit(QCOW2_SLICE_DIRTY, &s->flags))
+			continue;
+		ret = write(img, s);
+		if (ret)
+			return ret;
+		clear_bit(QCOW2_SLICE_DIRTY, &s->flags);
+		atomic_dec(&c->nr_dirty);
+		n++;
+	}
+	return n;
+}
+
+/**
+ * qcow2_cache_forget() - drop every slice of a host range
+ * @c: the cache
+ * @offset: start of the range
+ * @len: its length
+ *
+ * Used when a cluster is freed or gets new contents written around the
+ * cache (a new table): later lookups must read the file again.
+ *
+ * Context: the image's meta_lock is held.
+ */
+void qcow2_cache_forget(struct qcow2_cache *c, u64 offset, u64 len)
+{
+	unsigned long idx = offset >> SECTOR_SHIFT;
+	unsigned long last = (offset + len - 1) >> SECTOR_SHIFT;
+	struct qcow2_slice *s;
+
+	xa_for_each_range(&c->slices, idx, s, idx, last) {
+		if (!test_bit(QCOW2_SLICE_UPTODATE, &s->flags))
+			continue;	/* loading: cannot be this range's */
+		if (xa_cmpxchg(&c->slices, idx, s, NULL, 0) != s)
+			continue;
+		if (test_and_clear_bit(QCOW2_SLICE_DIRTY, &s->flags))
+			atomic_dec(&c->nr_dirty);
+		atomic_dec(&c->nr_slices);
+		qcow2_slice_put(s);
+	}
+}
+
+/**
+ * qcow2_cache_dirty() - slices waiting to be written
+ * @c: the cache
+ *
+ * Return: the number of dirty slices.
+ */
+unsigned int qcow2_cache_dirty(struct qcow2_cache *c)
+{
+	return atomic_read(&c->nr_dirty);
 }
 
 /**

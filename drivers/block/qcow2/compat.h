@@ -29,6 +29,10 @@ struct qcow2_limits {
 	unsigned int io_min;
 	unsigned int io_opt;
 	unsigned int max_hw_sectors;
+	bool write_cache;		/* volatile cache: flushes needed */
+	unsigned int max_discard_sectors;
+	unsigned int discard_granularity;
+	unsigned int max_write_zeroes_sectors;
 };
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
@@ -42,6 +46,10 @@ qcow2_alloc_disk(struct blk_mq_tag_set *set, const struct qcow2_limits *ql,
 		.io_min			= ql->io_min,
 		.io_opt			= ql->io_opt,
 		.max_hw_sectors		= ql->max_hw_sectors,
+		.features		= ql->write_cache ? BLK_FEAT_WRITE_CACHE : 0,
+		.max_hw_discard_sectors	= ql->max_discard_sectors,
+		.discard_granularity	= ql->discard_granularity,
+		.max_write_zeroes_sectors = ql->max_write_zeroes_sectors,
 	};
 
 	return blk_mq_alloc_disk(set, &lim, queuedata);
@@ -64,6 +72,10 @@ qcow2_alloc_disk(struct blk_mq_tag_set *set, const struct qcow2_limits *ql,
 	blk_queue_max_hw_sectors(q, ql->max_hw_sectors);
 	blk_queue_flag_set(QUEUE_FLAG_NONROT, q);
 	blk_queue_flag_clear(QUEUE_FLAG_ADD_RANDOM, q);
+	blk_queue_write_cache(q, ql->write_cache, false);
+	blk_queue_max_discard_sectors(q, ql->max_discard_sectors);
+	q->limits.discard_granularity = ql->discard_granularity;
+	blk_queue_max_write_zeroes_sectors(q, ql->max_write_zeroes_sectors);
 	return disk;
 }
 #endif

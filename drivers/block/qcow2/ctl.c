@@ -61,11 +61,6 @@ static long qcow2_ctl_add(struct qcow2_ctl_add __user *uarg)
 	    !qcow2_zeroed(arg.reserved, ARRAY_SIZE(arg.reserved)))
 		return -EINVAL;
 
-	if (!(arg.flags & QCOW2_ADD_READ_ONLY)) {
-		pr_info("read-write attach is not supported yet; attach read-only\n");
-		return -EOPNOTSUPP;
-	}
-
 	file = fget(arg.fd);
 	if (!file)
 		return -EBADF;
@@ -82,6 +77,22 @@ static long qcow2_ctl_add(struct qcow2_ctl_add __user *uarg)
 		pr_info("attach: %pD cannot be read through read_iter\n", file);
 		ret = -EINVAL;
 		goto out_put_file;
+	}
+	if (!(arg.flags & QCOW2_ADD_READ_ONLY)) {
+		/* Writing needs a descriptor opened for writing, as loop does. */
+		if (!(file->f_mode & FMODE_WRITE)) {
+			pr_info("attach: %pD is open read-only; attach it read-only or open it read-write\n",
+				file);
+			ret = -EBADF;
+			goto out_put_file;
+		}
+		if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->write_iter ||
+		    !file->f_op->fsync) {
+			pr_info("attach: %pD cannot be written through write_iter\n",
+				file);
+			ret = -EINVAL;
+			goto out_put_file;
+		}
 	}
 
 	ret = qcow2_dev_add(file, arg.flags, arg.cache_size, arg.index);

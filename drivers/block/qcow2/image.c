@@ -6,6 +6,7 @@
  */
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/falloc.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
@@ -24,13 +25,16 @@
  * @what: what is wrong
  * @offset: host offset of the bad metadata, or guest offset, for context
  *
- * The image is only read, so nothing is marked on disk: the message is
- * printed once per device and the I/O fails.
+ * A read-only image is not changed: the message is printed once per
+ * device and the I/O fails.  A writable one is marked corrupt.
  *
  * Return: -EIO, for the caller to pass on.
  */
 int qcow2_corruption(struct qcow2_image *img, const char *what, u64 offset)
 {
+	/* A writable image must not be changed any further. */
+	if (!img->read_only)
+		return qcow2_mark_corrupt(img, what, offset);
 	if (!READ_ONCE(img->corrupt_logged)) {
 		WRITE_ONCE(img->corrupt_logged, true);
 		pr_err("%s: image is corrupt: %s (offset %#llx); further corruption events will be suppressed\n",
@@ -79,7 +83,7 @@ ssize_t qcow2_file_read(struct file *file, void *buf, size_t len, u64 pos)
 }
 
 /* Read exactly @len bytes at @pos; a short read is -EIO. */
-static int qcow2_read_exact(struct file *file, void *buf, size_t len, u64 pos)
+int qcow2_read_exact(struct file *file, void *buf, size_t len, u64 pos)
 {
 	ssize_t ret = qcow2_file_read(file, buf, len, pos);
 
@@ -117,6 +121,47 @@ static int qcow2_check_policy(struct qcow2_image *img, struct file *file,
 		pr_warn("attach %pD: image is dirty (refcounts may be stale); reading it anyway\n",
 			file);
 	}
+	if (read_only)
+		return 0;
+	if (lay->has_bitmaps_ext &&
+	    (lay->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS)) {
+		/*
+		 * Writing without updating the bitmaps would make QEMU drop
+		 * them and count their clusters as leaks.
+		 */
+		pr_err("attach %pD: image has persistent dirty bitmaps, which this driver cannot keep up to date; attach it read-only, or remove them with 'qemu-img bitmap --remove'\n",
+		       file);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/*
+ * A writer that does not know an autoclear feature must clear its bit, so
+ * that the program that set it knows the data it describes is stale.
+ */
+static int qcow2_clear_autoclear(struct qcow2_image *img)
+{
+	struct qcow2_layout *lay = &img->lay;
+	__be64 v;
+	int ret;
+
+	if (lay->version < 3 || !(lay->autoclear_features & ~QCOW2_AUTOCLEAR_KNOWN))
+		return 0;
+	v = cpu_to_be64(lay->autoclear_features & QCOW2_AUTOCLEAR_KNOWN);
+	ret = qcow2_write_header_field(img, offsetof(struct qcow2_header_disk,
+						     autoclear_features),
+				       &v, sizeof(v));
+	if (!ret)
+		ret = vfs_fsync(img->file, 1);
+	if (ret) {
+		pr_err("attach %pD: could not clear unknown autoclear features\n",
+		       img->file);
+		return ret;
+	}
+	pr_info("attach %pD: cleared unknown autoclear features %#llx\n",
+		img->file, lay->autoclear_features & ~QCOW2_AUTOCLEAR_KNOWN);
+	lay->autoclear_features &= QCOW2_AUTOCLEAR_KNOWN;
 	return 0;
 }
 
@@ -243,10 +288,34 @@ static int qcow2_load_snapshots(struct qcow2_image *img, u64 file_size)
 		}
 		pos += sn->entry_len;
 	}
+	img->snapshots_size = table_bytes;
 	if (ret)
 		pr_err("attach %pD: snapshot %u: %s\n", img->file, i, why);
 	kvfree(win);
 	return ret;
+}
+
+/* What writing needs beyond reading: refcounts, overlap map, header. */
+static int qcow2_open_writable(struct qcow2_image *img, u64 cache_size)
+{
+	u64 cs = img->lay.cluster_size;
+	int ret;
+
+	ret = qcow2_load_reftable(img);
+	if (ret)
+		return ret;
+	ret = qcow2_meta_init(img);
+	if (ret)
+		return ret;
+	/* QEMU keeps 4 clusters of refcounts; a quarter of the L2 budget here. */
+	ret = qcow2_cache_init(&img->rc_cache, img->file,
+			       min_t(u64, cs, QCOW2_MAX_SLICE_SIZE),
+			       max_t(u64, 4 * cs, cache_size / 4),
+			       "qcow2-refcount-cache");
+	if (ret)
+		return ret;
+	img->prealloc_end = round_up(i_size_read(file_inode(img->file)), cs);
+	return qcow2_clear_autoclear(img);
 }
 
 /**
@@ -271,6 +340,12 @@ int qcow2_image_open(struct file *file, bool read_only, u64 cache_size,
 	img = kzalloc(sizeof(*img), GFP_KERNEL);
 	if (!img)
 		return -ENOMEM;
+	img->read_only = read_only;
+	mutex_init(&img->meta_lock);
+	xa_init(&img->inflight);
+	xa_init(&img->meta_map);
+	atomic_set(&img->io_count[0], 0);
+	atomic_set(&img->io_count[1], 0);
 	qcow2_decomp_init(&img->decomp);
 	strscpy(img->name, "qcow2", sizeof(img->name));
 
@@ -297,6 +372,11 @@ int qcow2_image_open(struct file *file, bool read_only, u64 cache_size,
 			       cache_size, "qcow2-l2-cache");
 	if (ret)
 		goto out_free;
+	if (!read_only) {
+		ret = qcow2_open_writable(img, cache_size);
+		if (ret)
+			goto out_free;
+	}
 
 	*imgp = img;
 	return 0;
@@ -306,6 +386,40 @@ out_free:
 	img->file = NULL;
 	qcow2_image_close(img);
 	return ret;
+}
+
+/**
+ * qcow2_image_shutdown() - write everything back before a clean detach
+ * @img: the image; no request is in flight any more
+ *
+ * Flushes until the dropped references are on disk too (each flush
+ * applies the frees of the one before), then gives back the file space
+ * reserved past the end.
+ *
+ * Context: process context.
+ */
+void qcow2_image_shutdown(struct qcow2_image *img)
+{
+	u64 end;
+	int i, ret = 0;
+
+	if (!img || img->read_only)
+		return;
+	mutex_lock(&img->meta_lock);
+	for (i = 0; i < 4 && !ret; i++) {
+		ret = qcow2_meta_flush_locked(img);
+		if (!img->frees_new.nr && !img->frees_old.nr &&
+		    !qcow2_cache_dirty(&img->rc_cache))
+			break;
+	}
+	end = round_up(i_size_read(file_inode(img->file)), img->lay.cluster_size);
+	if (img->prealloc_end > end)
+		vfs_fallocate(img->file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      end, img->prealloc_end - end);
+	mutex_unlock(&img->meta_lock);
+	if (ret)
+		pr_err("%s: could not write back metadata at detach: %d\n",
+		       img->name, ret);
 }
 
 /**
@@ -321,6 +435,12 @@ void qcow2_image_close(struct qcow2_image *img)
 	if (!img)
 		return;
 	qcow2_cache_destroy(&img->cache);
+	qcow2_cache_destroy(&img->rc_cache);
+	qcow2_meta_destroy(img);
+	xa_destroy(&img->inflight);
+	qcow2_free_list_destroy(&img->frees_new);
+	qcow2_free_list_destroy(&img->frees_old);
+	kvfree(img->reftable);
 	qcow2_decomp_destroy(&img->decomp);
 	if (img->snapshots) {
 		for (i = 0; i < img->lay.nb_snapshots; i++) {

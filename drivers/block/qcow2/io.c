@@ -84,13 +84,13 @@ int qcow2_map(struct qcow2_image *img, u64 guest_offset,
 	return 0;
 }
 
-static void qcow2_cmd_put(struct qcow2_cmd *cmd)
+void qcow2_cmd_put(struct qcow2_cmd *cmd)
 {
 	if (atomic_dec_and_test(&cmd->ref))
 		blk_mq_complete_request(blk_mq_rq_from_pdu(cmd));
 }
 
-static void qcow2_cmd_set_error(struct qcow2_cmd *cmd, int err)
+void qcow2_cmd_set_error(struct qcow2_cmd *cmd, int err)
 {
 	/* The first error wins; later ones say less about the cause. */
 	cmpxchg(&cmd->status, BLK_STS_OK, errno_to_blk_status(err));
@@ -101,6 +101,8 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
 	struct qcow2_aio *aio = container_of(iocb, struct qcow2_aio, iocb);
 	struct qcow2_cmd *cmd = aio->cmd;
 
+	if (iov_iter_rw(&aio->iter) == WRITE && ret >= 0 && ret < aio->len)
+		ret = -EIO;	/* a short write: the file system is full */
 	if (ret < 0) {
 		qcow2_cmd_set_error(cmd, ret);
 	} else if (ret < aio->len) {
@@ -113,14 +115,22 @@ static void qcow2_aio_complete(struct kiocb *iocb, long ret)
 	qcow2_cmd_put(cmd);
 }
 
-/*
- * Read @len bytes at host offset @pos into @iter (which is left
- * untouched).  Runs async when the file supports it; completion drops the
- * command reference taken here.
+/**
+ * qcow2_data_io() - read or write guest data at a host offset
+ * @img: the image
+ * @cmd: the request's command; completion drops the reference taken here
+ * @iter: the request's pages for this piece (left untouched); its
+ *	direction says read or write
+ * @pos: host offset
+ * @len: bytes
+ * @embedded_used: whether @cmd's embedded aio is taken already
+ *
+ * Runs async when the file supports it.  A write was overlap-checked by
+ * the caller.
  */
-static void qcow2_read_data(struct qcow2_image *img, struct qcow2_cmd *cmd,
-			    const struct iov_iter *iter, u64 pos, size_t len,
-			    bool *embedded_used)
+void qcow2_data_io(struct qcow2_image *img, struct qcow2_cmd *cmd,
+		   const struct iov_iter *iter, u64 pos, size_t len,
+		   bool *embedded_used)
 {
 	struct qcow2_aio *aio;
 	struct iov_iter data;
@@ -147,16 +157,33 @@ static void qcow2_read_data(struct qcow2_image *img, struct qcow2_cmd *cmd,
 	aio->iocb.ki_complete = qcow2_aio_complete;
 
 	atomic_inc(&cmd->ref);
-	ret = img->file->f_op->read_iter(&aio->iocb, &data);
+	if (iov_iter_rw(iter) == WRITE) {
+		/*
+		 * Freeze protection covers the submission, as for loop: a
+		 * buffered write is complete when write_iter returns.
+		 */
+		file_start_write(img->file);
+		ret = img->file->f_op->write_iter(&aio->iocb, &data);
+		file_end_write(img->file);
+	} else {
+		ret = img->file->f_op->read_iter(&aio->iocb, &data);
+	}
 	if (ret != -EIOCBQUEUED)
 		qcow2_aio_complete(&aio->iocb, ret);
 }
 
-/*
- * Extend an extent starting at @map (of the cluster holding @pos) over the
- * following clusters that map the same way, up to @max bytes.
+/**
+ * qcow2_extent() - the clusters from @pos on that map the same way
+ * @img: the image
+ * @pos: guest offset
+ * @max: bytes wanted at most
+ * @map: the mapping of the cluster holding @pos
+ * @len: bytes from @pos mapped alike (contiguous normal clusters with the
+ *	same COPIED, or zero/unallocated ones; one compressed cluster)
+ *
+ * Return: 0 or the error of mapping @pos.
  */
-static int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
+int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
 			struct qcow2_mapping *map, u64 *len)
 {
 	u64 cs = img->lay.cluster_size;
@@ -178,6 +205,7 @@ static int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
 			break;	/* the next extent reports it */
 		if (map->type == QCOW2_CLUSTER_NORMAL) {
 			if (next.type != QCOW2_CLUSTER_NORMAL ||
+			    next.copied != map->copied ||
 			    next.host_offset !=
 			    map->host_offset + round_up((pos & (cs - 1)) + n, cs))
 				break;
@@ -192,8 +220,17 @@ static int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
 	return 0;
 }
 
-static int qcow2_init_iter(struct request *rq, struct qcow2_cmd *cmd,
-			   struct iov_iter *iter)
+/**
+ * qcow2_init_iter() - an iov_iter over a request's pages
+ * @rq: the request
+ * @cmd: its command (holds the bvec array of a multi-bio request)
+ * @iter: the iterator
+ * @dir: ITER_DEST to read into the pages, ITER_SOURCE to write them
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int qcow2_init_iter(struct request *rq, struct qcow2_cmd *cmd,
+		    struct iov_iter *iter, unsigned int dir)
 {
 	struct req_iterator rq_iter;
 	struct bio_vec tmp, *bvec;
@@ -210,13 +247,13 @@ static int qcow2_init_iter(struct request *rq, struct qcow2_cmd *cmd,
 		cmd->bvec = bvec;
 		rq_for_each_bvec(tmp, rq, rq_iter)
 			bvec[i++] = tmp;
-		iov_iter_bvec(iter, ITER_DEST, cmd->bvec, nr, blk_rq_bytes(rq));
+		iov_iter_bvec(iter, dir, cmd->bvec, nr, blk_rq_bytes(rq));
 		iter->iov_offset = 0;
 	} else {
 		/* One bio: use its vector in place, as loop does. */
 		bvec = __bvec_iter_bvec(bio->bi_io_vec, bio->bi_iter);
 		nr = bio_segments(bio);
-		iov_iter_bvec(iter, ITER_DEST, bvec, nr, blk_rq_bytes(rq));
+		iov_iter_bvec(iter, dir, bvec, nr, blk_rq_bytes(rq));
 		iter->iov_offset = bio->bi_iter.bi_bvec_done;
 	}
 	return 0;
@@ -234,7 +271,7 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
 	u64 len, in_cluster;
 	int ret;
 
-	ret = qcow2_init_iter(rq, cmd, &iter);
+	ret = qcow2_init_iter(rq, cmd, &iter, ITER_DEST);
 	if (ret) {
 		qcow2_cmd_set_error(cmd, ret);
 		return;
@@ -252,7 +289,7 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
 
 		switch (map.type) {
 		case QCOW2_CLUSTER_NORMAL:
-			qcow2_read_data(img, cmd, &part,
+			qcow2_data_io(img, cmd, &part,
 					map.host_offset + in_cluster, len,
 					&embedded_used);
 			break;
@@ -276,6 +313,24 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
 	}
 }
 
+/*
+ * Count a request that maps guest offsets without a lock in the current
+ * epoch, so that clusters unmapped meanwhile are not reused while it may
+ * still read or write them (qcow2_apply_frees()).
+ */
+static void qcow2_io_start(struct qcow2_image *img, struct qcow2_cmd *cmd)
+{
+	unsigned int e;
+
+	if (img->read_only)
+		return;
+	e = smp_load_acquire(&img->io_epoch);
+	atomic_inc(&img->io_count[e]);
+	/* Order the count before any mapping is read. */
+	smp_mb__after_atomic();
+	cmd->epoch = e;
+}
+
 /**
  * qcow2_handle_cmd() - run one request (workqueue function)
  * @work: the command's work item
@@ -294,7 +349,20 @@ void qcow2_handle_cmd(struct work_struct *work)
 	atomic_set(&cmd->ref, 1);	/* ours, dropped below */
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
+		qcow2_io_start(dev->img, cmd);
 		qcow2_read_rq(dev, rq, cmd);
+		break;
+	case REQ_OP_WRITE:
+		qcow2_io_start(dev->img, cmd);
+		qcow2_write_rq(dev, rq, cmd);
+		break;
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		qcow2_io_start(dev->img, cmd);
+		qcow2_discard_rq(dev, rq, cmd);
+		break;
+	case REQ_OP_FLUSH:
+		qcow2_cmd_set_error(cmd, qcow2_flush(dev->img));
 		break;
 	default:
 		qcow2_cmd_set_error(cmd, -EOPNOTSUPP);
@@ -311,8 +379,13 @@ void qcow2_handle_cmd(struct work_struct *work)
 void qcow2_complete_rq(struct request *rq)
 {
 	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct qcow2_dev *dev = rq->q->queuedata;
 
 	kfree(cmd->bvec);
 	cmd->bvec = NULL;
+	if (cmd->epoch >= 0) {
+		atomic_dec(&dev->img->io_count[cmd->epoch]);
+		cmd->epoch = -1;
+	}
 	blk_mq_end_request(rq, cmd->status);
 }

@@ -48,18 +48,25 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	case REQ_OP_READ:
 		break;
 	case REQ_OP_FLUSH:
-		/*
-		 * Nothing is ever dirty on a read-only device (and no write
-		 * cache is advertised, so the core should not even send one).
-		 */
-		blk_mq_end_request(rq, BLK_STS_OK);
-		return BLK_STS_OK;
+		if (dev->read_only) {
+			/* Nothing is ever dirty on a read-only device. */
+			blk_mq_end_request(rq, BLK_STS_OK);
+			return BLK_STS_OK;
+		}
+		break;
+	case REQ_OP_WRITE:
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		if (dev->read_only)
+			return BLK_STS_IOERR;
+		break;
 	default:
 		return BLK_STS_NOTSUPP;
 	}
 
 	cmd->status = BLK_STS_OK;
 	cmd->bvec = NULL;
+	cmd->epoch = -1;
 	queue_work(dev->wq, &cmd->work);
 	return BLK_STS_OK;
 }
@@ -70,6 +77,7 @@ static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_WORK(&cmd->work, qcow2_handle_cmd);
+	cmd->epoch = -1;
 	cmd->aio.cmd = cmd;
 	cmd->aio.embedded = true;
 	return 0;
@@ -152,6 +160,7 @@ static void qcow2_dev_destroy(struct qcow2_dev *dev)
 	del_gendisk(dev->disk);
 	destroy_workqueue(dev->wq);
 	blk_mq_free_tag_set(&dev->tag_set);
+	qcow2_image_shutdown(dev->img);
 	qcow2_image_close(dev->img);
 	dev->img = NULL;
 	put_disk(dev->disk);	/* frees dev through ->free_disk */
@@ -249,6 +258,12 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 	lim.io_min = SECTOR_SIZE;
 	lim.io_opt = img->lay.cluster_size;
 	lim.max_hw_sectors = SZ_1M >> SECTOR_SHIFT;
+	if (!read_only) {
+		lim.write_cache = true;
+		lim.discard_granularity = img->lay.cluster_size;
+		lim.max_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+		lim.max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
+	}
 	disk = qcow2_alloc_disk(&dev->tag_set, &lim, dev);
 	if (IS_ERR(disk)) {
 		ret = PTR_ERR(disk);

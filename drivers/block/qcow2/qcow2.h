@@ -29,13 +29,35 @@ struct qcow2_cache_stats {
 	u64 evictions;
 };
 
+struct qcow2_image;
+
 /**
- * struct qcow2_cache - bounded cache of L2 table slices
+ * struct qcow2_slice - one cached slice of an L2 table or refcount block
+ * @rcu: frees the slice after lockless readers are done
+ * @ref: one for the cache, one per user
+ * @flags: QCOW2_SLICE_* bits (cache.c)
+ * @err: result of a failed load, for its waiters
+ * @offset: host offset of the slice
+ * @data: the slice, as on disk; changed only under the image's meta_lock,
+ *	L2 entries with WRITE_ONCE() for the lockless readers
+ */
+struct qcow2_slice {
+	struct rcu_head rcu;
+	refcount_t ref;
+	unsigned long flags;
+	int err;
+	u64 offset;
+	__be64 data[];
+};
+
+/**
+ * struct qcow2_cache - bounded cache of L2 table or refcount block slices
  * @slices: slice host offset >> 9 -> struct qcow2_slice; lookups are
  *	lockless under RCU, insertion and removal take the xarray's lock
  * @evict_lock: serialises eviction and protects @hand
  * @hand: xarray index where the CLOCK sweep resumes
  * @nr_slices: slices in @slices
+ * @nr_dirty: slices changed and not yet written
  * @max_slices: bound on @nr_slices
  * @slice_size: bytes per slice (a whole cluster, at most 4 KiB)
  * @file: the image file the slices are read from
@@ -47,6 +69,7 @@ struct qcow2_cache {
 	spinlock_t evict_lock;		/* protects @hand, serialises eviction */
 	unsigned long hand;
 	atomic_t nr_slices;
+	atomic_t nr_dirty;
 	unsigned int max_slices;
 	unsigned int slice_size;
 	struct file *file;
@@ -86,14 +109,66 @@ struct qcow2_decomp {
 	size_t zstd_ws_size;
 };
 
+/* A range of host clusters whose reference is dropped later. */
+struct qcow2_free {
+	u64 offset;
+	u64 bytes;
+};
+
+/* A list of qcow2_free, grown as needed. */
+struct qcow2_free_list {
+	struct qcow2_free *v;
+	size_t nr;
+	size_t cap;
+};
+
+/* Kinds of metadata clusters, for the overlap checks (meta.c). */
+enum qcow2_meta_type {
+	QCOW2_META_HEADER = 1,
+	QCOW2_META_L1,
+	QCOW2_META_REFTABLE,
+	QCOW2_META_REFBLOCK,
+	QCOW2_META_L2,
+	QCOW2_META_SNAPSHOTS,
+	QCOW2_META_SNAPSHOT_L1,
+	QCOW2_META_BITMAPS,
+};
+
+/* Bits of qcow2_image.flags */
+enum {
+	QCOW2_IMG_CORRUPT,	/* marked corrupt: every write fails */
+};
+
 /**
  * struct qcow2_image - an open, validated image
  * @file: the image file (our own reference)
  * @lay: the validated header
- * @l1: the active L1 table, big endian, as on disk; immutable while the
- *	image is read-only
+ * @read_only: no write ever reaches the file
+ * @flags: QCOW2_IMG_* bits
+ * @l1: the active L1 table, big endian, as on disk; entries change under
+ *	@meta_lock with WRITE_ONCE() (lockless readers use READ_ONCE())
+ * @l1_dirty: bitmap of @l1 entries not yet written
+ * @reftable: the refcount table, big endian; under @meta_lock
+ * @reftable_entries: entries in @reftable
  * @snapshots: @lay.nb_snapshots entries
+ * @snapshots_size: bytes of the snapshot table
  * @cache: L2 slice cache
+ * @rc_cache: refcount block slice cache; used under @meta_lock only
+ * @meta_lock: serialises every change of metadata: allocation, refcounts,
+ *	L1/L2 entries, the header, and their writeback
+ * @free_cluster_index: where the search for a free cluster starts
+ * @prealloc_end: the file has room (fallocate) up to here
+ * @inflight: guest cluster index -> struct qcow2_inflight while a write
+ *	allocates it; under @meta_lock
+ * @meta_map: host cluster index -> xa_mk_value(enum qcow2_meta_type) for
+ *	every metadata cluster the overlap check knows; changed under
+ *	@meta_lock, read locklessly
+ * @frees_new: references dropped since the last flush (their L2 change is
+ *	not on disk yet); under @meta_lock
+ * @frees_old: references whose L2 change is on disk, waiting for the
+ *	requests of the previous epoch to finish; under @meta_lock
+ * @io_epoch: epoch new requests count themselves in
+ * @io_count: requests in flight per epoch (see qcow2_io_start())
  * @decomp: decompression state
  * @corrupt_logged: a corruption message was printed (print it once)
  * @name: short name for messages, "qcowN"
@@ -101,12 +176,35 @@ struct qcow2_decomp {
 struct qcow2_image {
 	struct file *file;
 	struct qcow2_layout lay;
+	bool read_only;
+	unsigned long flags;
 	__be64 *l1;
+	unsigned long *l1_dirty;
+	__be64 *reftable;
+	u64 reftable_entries;
 	struct qcow2_snapshot *snapshots;
+	u64 snapshots_size;
 	struct qcow2_cache cache;
+	struct qcow2_cache rc_cache;
+	struct mutex meta_lock;		/* see above */
+	u64 free_cluster_index;
+	u64 prealloc_end;
+	struct xarray inflight;
+	struct xarray meta_map;
+	struct qcow2_free_list frees_new;
+	struct qcow2_free_list frees_old;
+	unsigned int io_epoch;
+	atomic_t io_count[2];
 	struct qcow2_decomp decomp;
 	bool corrupt_logged;
 	char name[DISK_NAME_LEN];
+};
+
+/* A guest cluster being allocated; other writers to it wait on @wq. */
+struct qcow2_inflight {
+	wait_queue_head_t wq;
+	bool done;
+	refcount_t ref;
 };
 
 enum qcow2_dev_state {
@@ -142,6 +240,7 @@ struct qcow2_dev {
  * struct qcow2_cmd - per-request state (blk-mq PDU)
  * @work: runs the request on the device workqueue
  * @ref: one for the submitter, one per file I/O in flight
+ * @epoch: io_count slot the request is counted in, or -1
  * @status: first error of the request
  * @bvec: bvec array when the request spans several bios, else NULL
  * @aio: the first file I/O of the request, embedded to avoid an allocation
@@ -157,12 +256,14 @@ struct qcow2_aio {
 struct qcow2_cmd {
 	struct work_struct work;
 	atomic_t ref;
+	int epoch;
 	blk_status_t status;
 	struct bio_vec *bvec;
 	struct qcow2_aio aio;
 };
 
 struct qcow2_info;
+struct qcow2_image;
 
 /*
  * Argument structures say their own size, so a command is recognised
@@ -187,9 +288,11 @@ void qcow2_ctl_exit(void);
 /* image.c */
 int qcow2_image_open(struct file *file, bool read_only, u64 cache_size,
 		     struct qcow2_image **imgp);
+void qcow2_image_shutdown(struct qcow2_image *img);
 void qcow2_image_close(struct qcow2_image *img);
 int qcow2_corruption(struct qcow2_image *img, const char *what, u64 offset);
 ssize_t qcow2_file_read(struct file *file, void *buf, size_t len, u64 pos);
+int qcow2_read_exact(struct file *file, void *buf, size_t len, u64 pos);
 
 /* cache.c */
 int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
@@ -197,15 +300,70 @@ int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
 void qcow2_cache_destroy(struct qcow2_cache *c);
 int qcow2_cache_get_entry(struct qcow2_cache *c, u64 slice_offset,
 			  unsigned int index, u64 *entry);
+int qcow2_cache_get(struct qcow2_cache *c, u64 slice_offset,
+		    struct qcow2_slice **slicep);
+void qcow2_slice_put(struct qcow2_slice *s);
+void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_slice *s);
+int qcow2_cache_writeback(struct qcow2_cache *c,
+			  int (*write)(struct qcow2_image *img,
+				       struct qcow2_slice *s),
+			  struct qcow2_image *img);
+void qcow2_cache_forget(struct qcow2_cache *c, u64 offset, u64 len);
+unsigned int qcow2_cache_dirty(struct qcow2_cache *c);
 void qcow2_cache_read_stats(struct qcow2_cache *c,
 			    struct qcow2_cache_stats *sum);
 u64 qcow2_cache_used(struct qcow2_cache *c);
 
+/* meta.c */
+int qcow2_file_write(struct file *file, const void *buf, size_t len, u64 pos);
+int qcow2_file_write_iter(struct file *file, struct iov_iter *from, u64 pos);
+int qcow2_write_zeroes_at(struct qcow2_image *img, u64 pos, u64 len);
+int qcow2_meta_init(struct qcow2_image *img);
+void qcow2_meta_destroy(struct qcow2_image *img);
+int qcow2_meta_add(struct qcow2_image *img, u64 offset, u64 len,
+		   enum qcow2_meta_type type);
+void qcow2_meta_del(struct qcow2_image *img, u64 offset, u64 len);
+int qcow2_check_data_write(struct qcow2_image *img, u64 offset, u64 len);
+int qcow2_write_meta(struct qcow2_image *img, enum qcow2_meta_type type,
+		     const void *buf, size_t len, u64 pos);
+int qcow2_mark_corrupt(struct qcow2_image *img, const char *what, u64 offset);
+int qcow2_write_header_field(struct qcow2_image *img, size_t field,
+			     const void *val, size_t len);
+int qcow2_meta_flush_locked(struct qcow2_image *img);
+int qcow2_flush(struct qcow2_image *img);
+int qcow2_meta_maybe_flush(struct qcow2_image *img);
+int qcow2_writable_check(struct qcow2_image *img);
+
+/* refcount.c */
+int qcow2_load_reftable(struct qcow2_image *img);
+int qcow2_get_refcount(struct qcow2_image *img, u64 cluster, u64 *rc);
+int qcow2_update_refcount(struct qcow2_image *img, u64 offset, u64 bytes,
+			  s64 delta);
+int qcow2_alloc_clusters(struct qcow2_image *img, u64 n, u64 *offset);
+int qcow2_defer_free(struct qcow2_image *img, u64 offset, u64 bytes);
+int qcow2_apply_frees(struct qcow2_image *img);
+void qcow2_free_list_destroy(struct qcow2_free_list *fl);
+
+/* write.c */
+void qcow2_write_rq(struct qcow2_dev *dev, struct request *rq,
+		    struct qcow2_cmd *cmd);
+void qcow2_discard_rq(struct qcow2_dev *dev, struct request *rq,
+		      struct qcow2_cmd *cmd);
+
 /* io.c */
 int qcow2_map(struct qcow2_image *img, u64 guest_offset,
 	      struct qcow2_mapping *map);
+int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
+		 struct qcow2_mapping *map, u64 *len);
 void qcow2_handle_cmd(struct work_struct *work);
 void qcow2_complete_rq(struct request *rq);
+void qcow2_cmd_set_error(struct qcow2_cmd *cmd, int err);
+void qcow2_cmd_put(struct qcow2_cmd *cmd);
+int qcow2_init_iter(struct request *rq, struct qcow2_cmd *cmd,
+		    struct iov_iter *iter, unsigned int dir);
+void qcow2_data_io(struct qcow2_image *img, struct qcow2_cmd *cmd,
+		   const struct iov_iter *iter, u64 pos, size_t len,
+		   bool *embedded_used);
 
 /* compress.c */
 void qcow2_decomp_init(struct qcow2_decomp *d);
