@@ -184,7 +184,7 @@ void qcow2_data_io(struct qcow2_image *img, struct qcow2_cmd *cmd,
  * Return: 0 or the error of mapping @pos.
  */
 int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
-			struct qcow2_mapping *map, u64 *len)
+		 struct qcow2_mapping *map, u64 *len)
 {
 	u64 cs = img->lay.cluster_size;
 	struct qcow2_mapping next;
@@ -290,8 +290,8 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
 		switch (map.type) {
 		case QCOW2_CLUSTER_NORMAL:
 			qcow2_data_io(img, cmd, &part,
-					map.host_offset + in_cluster, len,
-					&embedded_used);
+				      map.host_offset + in_cluster, len,
+				      &embedded_used);
 			break;
 		case QCOW2_CLUSTER_COMPRESSED:
 			ret = qcow2_read_compressed(img, &map, in_cluster,
@@ -324,9 +324,14 @@ static void qcow2_io_start(struct qcow2_image *img, struct qcow2_cmd *cmd)
 
 	if (img->read_only)
 		return;
+	/* Pairs with the smp_store_release() in qcow2_apply_frees(). */
 	e = smp_load_acquire(&img->io_epoch);
 	atomic_inc(&img->io_count[e]);
-	/* Order the count before any mapping is read. */
+	/*
+	 * Order the count before any mapping is read; pairs with the
+	 * smp_mb() in qcow2_apply_frees() (store buffering: either the
+	 * flusher sees this count, or this request sees the new mapping).
+	 */
 	smp_mb__after_atomic();
 	cmd->epoch = e;
 }

@@ -383,7 +383,8 @@ void qcow2_dev_fill_info(struct qcow2_dev *dev, struct qcow2_info *info)
 		info->flags |= QCOW2_INFO_READ_ONLY;
 	if (lay->incompatible_features & QCOW2_INCOMPAT_DIRTY)
 		info->flags |= QCOW2_INFO_DIRTY;
-	if (lay->incompatible_features & QCOW2_INCOMPAT_CORRUPT)
+	if ((lay->incompatible_features & QCOW2_INCOMPAT_CORRUPT) ||
+	    test_bit(QCOW2_IMG_CORRUPT, &img->flags))
 		info->flags |= QCOW2_INFO_CORRUPT;
 	if (READ_ONCE(dev->state) != QCOW2_BOUND)
 		info->flags |= QCOW2_INFO_REMOVING;

@@ -30,19 +30,6 @@ static const char *const qcow2_meta_names[] = {
 	[QCOW2_META_BITMAPS]		= "bitmap directory",
 };
 
-/* Messages for the corrupt bit must outlive the call: one per kind. */
-static const char *const qcow2_overlap_msgs[] = {
-	[0]				= "Preventing invalid write on metadata (overlaps with unknown metadata)",
-	[QCOW2_META_HEADER]		= "Preventing invalid write on metadata (overlaps with qcow2_header)",
-	[QCOW2_META_L1]			= "Preventing invalid write on metadata (overlaps with active L1 table)",
-	[QCOW2_META_REFTABLE]		= "Preventing invalid write on metadata (overlaps with refcount table)",
-	[QCOW2_META_REFBLOCK]		= "Preventing invalid write on metadata (overlaps with refcount block)",
-	[QCOW2_META_L2]			= "Preventing invalid write on metadata (overlaps with active L2 table)",
-	[QCOW2_META_SNAPSHOTS]		= "Preventing invalid write on metadata (overlaps with snapshot table)",
-	[QCOW2_META_SNAPSHOT_L1]	= "Preventing invalid write on metadata (overlaps with inactive L1 table)",
-	[QCOW2_META_BITMAPS]		= "Preventing invalid write on metadata (overlaps with bitmap directory)",
-};
-
 static int qcow2_do_write(struct file *file, struct iov_iter *from, u64 pos,
 			  bool direct)
 {
@@ -286,37 +273,57 @@ void qcow2_meta_destroy(struct qcow2_image *img)
 	img->l1_dirty = NULL;
 }
 
-/**
- * qcow2_mark_corrupt() - stop writing to an inconsistent image
- * @img: the image
- * @what: what is wrong (a string constant)
- * @offset: where, for the message
- *
- * Sets the corrupt bit in the header, as QEMU does, so that neither this
+/*
+ * Set the corrupt bit in the header, as QEMU does, so that neither this
  * driver nor QEMU opens the image read-write again before `qemu-img check
- * -r all`; every later write fails.  One message per device.
- *
- * Return: -EIO, for the caller to pass on.
+ * -r all`; every later write fails.  Return true the first time only.
  */
-int qcow2_mark_corrupt(struct qcow2_image *img, const char *what, u64 offset)
+static bool qcow2_set_corrupt(struct qcow2_image *img)
 {
 	__be64 v;
 
-	if (img->read_only)
-		return qcow2_corruption(img, what, offset);
 	if (test_and_set_bit(QCOW2_IMG_CORRUPT, &img->flags))
-		return -EIO;
+		return false;
 	WRITE_ONCE(img->corrupt_logged, true);
-	pr_err("%s: Marking image as corrupt: %s (offset %#llx); further corruption events will be suppressed\n",
-	       img->name, what, offset);
 	if (img->lay.version < 3)
-		return -EIO;	/* v2 has no feature bits: refuse writes only */
+		return true;	/* v2 has no feature bits: refuse writes only */
 	v = cpu_to_be64(img->lay.incompatible_features | QCOW2_INCOMPAT_CORRUPT);
 	if (qcow2_file_write(img->file, &v, sizeof(v),
 			     offsetof(struct qcow2_header_disk,
 				      incompatible_features)) ||
 	    vfs_fsync(img->file, 1))
 		pr_err("%s: could not set the corrupt bit\n", img->name);
+	return true;
+}
+
+/**
+ * qcow2_mark_corrupt() - stop writing to an inconsistent image
+ * @img: the image
+ * @what: what is wrong
+ * @offset: where, for the message
+ *
+ * One message per device; see qcow2_set_corrupt().
+ *
+ * Return: -EIO, for the caller to pass on.
+ */
+int qcow2_mark_corrupt(struct qcow2_image *img, const char *what, u64 offset)
+{
+	if (img->read_only)
+		return qcow2_corruption(img, what, offset);
+	if (qcow2_set_corrupt(img))
+		pr_err("%s: Marking image as corrupt: %s (offset %#llx); further corruption events will be suppressed\n",
+		       img->name, what, offset);
+	return -EIO;
+}
+
+/* The overlap check failed: a write would have hit @type metadata. */
+static int qcow2_overlap(struct qcow2_image *img, unsigned long type,
+			 u64 offset)
+{
+	if (qcow2_set_corrupt(img))
+		pr_err("%s: Marking image as corrupt: Preventing invalid write on metadata (overlaps with %s) (offset %#llx); further corruption events will be suppressed\n",
+		       img->name, type ? qcow2_meta_names[type] : "unrecorded space",
+		       offset);
 	return -EIO;
 }
 
@@ -354,8 +361,7 @@ int qcow2_check_data_write(struct qcow2_image *img, u64 offset, u64 len)
 			XA_PRESENT);
 	if (!entry)
 		return 0;
-	return qcow2_mark_corrupt(img, qcow2_overlap_msgs[xa_to_value(entry)],
-				  (u64)idx << cb);
+	return qcow2_overlap(img, xa_to_value(entry), (u64)idx << cb);
 }
 
 /**
@@ -383,11 +389,9 @@ int qcow2_write_meta(struct qcow2_image *img, enum qcow2_meta_type type,
 		entry = xa_load(&img->meta_map, c);
 		found = entry ? xa_to_value(entry) : 0;
 		if (found != type) {
-			pr_err("%s: %s write at %#llx hits %s\n", img->name,
-			       qcow2_meta_names[type], pos,
-			       found ? qcow2_meta_names[found] : "unrecorded space");
-			return qcow2_mark_corrupt(img, qcow2_overlap_msgs[found],
-						  c << cb);
+			pr_err("%s: %s write at %#llx refused\n", img->name,
+			       qcow2_meta_names[type], pos);
+			return qcow2_overlap(img, found, c << cb);
 		}
 	}
 	return qcow2_file_write(img->file, buf, len, pos);
