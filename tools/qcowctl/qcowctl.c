@@ -150,7 +150,7 @@ static const struct name_bit autoclear_names[] = {
 
 static const struct name_bit driver_feature_names[] = {
 	{ 0, "read" }, { 1, "compressed-zlib" }, { 2, "compressed-zstd" },
-	{ 3, "v2" }, { 4, "deferred-remove" }, { 0, NULL },
+	{ 3, "v2" }, { 4, "deferred-remove" }, { 5, "write" }, { 0, NULL },
 };
 
 static const struct name_bit add_flag_names[] = {

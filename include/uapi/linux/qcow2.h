@@ -31,6 +31,7 @@
 #define QCOW2_FEAT_COMPRESSED_ZSTD	_BITULL(2)	/* zstd clusters */
 #define QCOW2_FEAT_V2			_BITULL(3)	/* compat=0.10 images */
 #define QCOW2_FEAT_DEFERRED_REMOVE	_BITULL(4)	/* remove of an open device */
+#define QCOW2_FEAT_WRITE		_BITULL(5)	/* read-write attach */
 
 /* Flags of struct qcow2_ctl_add. */
 #define QCOW2_ADD_READ_ONLY	_BITUL(0)	/* expose the image read-only */
