@@ -137,26 +137,64 @@ int qcow2_write_zeroes_at(struct qcow2_image *img, u64 pos, u64 len)
  * @len: bytes; every cluster the range touches is recorded
  * @type: what they hold
  *
+ * A cluster already recorded as another kind of metadata is left alone:
+ * two tables claim it, and writing either would destroy the other.
+ *
  * Context: under @img->meta_lock, or before the device exists.
- * Return: 0 or -ENOMEM.
+ * Return: 0, -EEXIST for such a conflict, or -ENOMEM.
  */
 int qcow2_meta_add(struct qcow2_image *img, u64 offset, u64 len,
 		   enum qcow2_meta_type type)
 {
 	u32 cb = img->lay.cluster_bits;
+	void *old, *new = xa_mk_value(type);
 	u64 c, last;
-	int ret;
 
 	if (!len)
 		return 0;
 	last = (offset + len - 1) >> cb;
 	for (c = offset >> cb; c <= last; c++) {
-		ret = xa_err(xa_store(&img->meta_map, c, xa_mk_value(type),
-				      GFP_NOIO));
-		if (ret)
-			return ret;
+		old = xa_cmpxchg(&img->meta_map, c, NULL, new, GFP_NOIO);
+		if (xa_is_err(old))
+			return xa_err(old);
+		if (old && old != new) {
+			img->meta_conflict = xa_to_value(old);
+			return -EEXIST;
+		}
 	}
 	return 0;
+}
+
+/**
+ * qcow2_meta_claim() - record newly allocated metadata clusters
+ * @img: the image
+ * @offset: host offset
+ * @len: bytes
+ * @type: what they will hold
+ *
+ * The clusters come from the allocator, so their refcount was 0: if they
+ * are recorded as metadata already, the refcounts lie.
+ *
+ * Context: @img->meta_lock held.
+ * Return: 0, -ENOMEM, or -EIO after marking the image corrupt.
+ */
+int qcow2_meta_claim(struct qcow2_image *img, u64 offset, u64 len,
+		     enum qcow2_meta_type type)
+{
+	u32 cb = img->lay.cluster_bits;
+	unsigned long idx = offset >> cb;
+	void *entry;
+
+	lockdep_assert_held(&img->meta_lock);
+	entry = xa_find(&img->meta_map, &idx, (offset + len - 1) >> cb,
+			XA_PRESENT);
+	if (entry) {
+		pr_err("%s: free cluster %#llx holds the %s\n", img->name,
+		       (u64)idx << cb, qcow2_meta_names[xa_to_value(entry)]);
+		return qcow2_mark_corrupt(img, "Preventing invalid allocation of metadata",
+					  (u64)idx << cb);
+	}
+	return qcow2_meta_add(img, offset, len, type);
 }
 
 /**
@@ -182,6 +220,13 @@ void qcow2_meta_del(struct qcow2_image *img, u64 offset, u64 len)
  * refcount blocks, active L2 tables, snapshot table and snapshot L1s
  * (QEMU's "cached" overlap template), and the bitmap directory.
  */
+static int qcow2_meta_scan_add(struct qcow2_image *img, u64 offset, u64 len,
+			       enum qcow2_meta_type type)
+{
+	img->meta_scanning = type;
+	return qcow2_meta_add(img, offset, len, type);
+}
+
 static int qcow2_meta_scan(struct qcow2_image *img)
 {
 	const struct qcow2_layout *lay = &img->lay;
@@ -189,22 +234,22 @@ static int qcow2_meta_scan(struct qcow2_image *img)
 	const char *why;
 	int ret;
 
-	ret = qcow2_meta_add(img, 0, cs, QCOW2_META_HEADER);
+	ret = qcow2_meta_scan_add(img, 0, cs, QCOW2_META_HEADER);
 	if (!ret)
-		ret = qcow2_meta_add(img, lay->l1_table_offset,
+		ret = qcow2_meta_scan_add(img, lay->l1_table_offset,
 				     (u64)lay->l1_size * sizeof(u64),
 				     QCOW2_META_L1);
 	if (!ret)
-		ret = qcow2_meta_add(img, lay->refcount_table_offset,
+		ret = qcow2_meta_scan_add(img, lay->refcount_table_offset,
 				     (u64)lay->refcount_table_clusters * cs,
 				     QCOW2_META_REFTABLE);
 	if (!ret)
-		ret = qcow2_meta_add(img, lay->snapshots_offset,
+		ret = qcow2_meta_scan_add(img, lay->snapshots_offset,
 				     img->snapshots_size, QCOW2_META_SNAPSHOTS);
 	if (ret)
 		return ret;
 	for (i = 0; i < lay->nb_snapshots; i++) {
-		ret = qcow2_meta_add(img,
+		ret = qcow2_meta_scan_add(img,
 				     img->snapshots[i].info.l1_table_offset,
 				     (u64)img->snapshots[i].info.l1_size * 8,
 				     QCOW2_META_SNAPSHOT_L1);
@@ -221,7 +266,7 @@ static int qcow2_meta_scan(struct qcow2_image *img)
 			return ret;
 		}
 		if (off)
-			ret = qcow2_meta_add(img, off, cs, QCOW2_META_REFBLOCK);
+			ret = qcow2_meta_scan_add(img, off, cs, QCOW2_META_REFBLOCK);
 		if (ret)
 			return ret;
 	}
@@ -234,7 +279,7 @@ static int qcow2_meta_scan(struct qcow2_image *img)
 			return ret;
 		}
 		if (off)
-			ret = qcow2_meta_add(img, off, cs, QCOW2_META_L2);
+			ret = qcow2_meta_scan_add(img, off, cs, QCOW2_META_L2);
 		if (ret)
 			return ret;
 	}
@@ -259,6 +304,12 @@ int qcow2_meta_init(struct qcow2_image *img)
 	if (ret == -ENOMEM)
 		pr_err("attach %pD: out of memory for the overlap map\n",
 		       img->file);
+	if (ret == -EEXIST) {
+		pr_err("attach %pD: %s overlaps the %s; cannot be opened read/write (run 'qemu-img check -r all')\n",
+		       img->file, qcow2_meta_names[img->meta_scanning],
+		       qcow2_meta_names[img->meta_conflict]);
+		ret = -EUCLEAN;
+	}
 	return ret;
 }
 

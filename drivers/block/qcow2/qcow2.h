@@ -163,6 +163,8 @@ enum {
  * @meta_map: host cluster index -> xa_mk_value(enum qcow2_meta_type) for
  *	every metadata cluster the overlap check knows; changed under
  *	@meta_lock, read locklessly
+ * @meta_scanning: kind of table being recorded (for the conflict message)
+ * @meta_conflict: kind of metadata a qcow2_meta_add() collided with
  * @frees_new: references dropped since the last flush (their L2 change is
  *	not on disk yet); under @meta_lock
  * @frees_old: references whose L2 change is on disk, waiting for the
@@ -191,6 +193,8 @@ struct qcow2_image {
 	u64 prealloc_end;
 	struct xarray inflight;
 	struct xarray meta_map;
+	unsigned int meta_scanning;
+	unsigned int meta_conflict;
 	struct qcow2_free_list frees_new;
 	struct qcow2_free_list frees_old;
 	unsigned int io_epoch;
@@ -322,6 +326,8 @@ int qcow2_meta_init(struct qcow2_image *img);
 void qcow2_meta_destroy(struct qcow2_image *img);
 int qcow2_meta_add(struct qcow2_image *img, u64 offset, u64 len,
 		   enum qcow2_meta_type type);
+int qcow2_meta_claim(struct qcow2_image *img, u64 offset, u64 len,
+		     enum qcow2_meta_type type);
 void qcow2_meta_del(struct qcow2_image *img, u64 offset, u64 len);
 int qcow2_check_data_write(struct qcow2_image *img, u64 offset, u64 len);
 int qcow2_write_meta(struct qcow2_image *img, enum qcow2_meta_type type,

@@ -259,12 +259,15 @@ static int qcow2_grow_reftable(struct qcow2_image *img, u64 need)
 		goto out_free;
 	}
 	memcpy(table, img->reftable, old_n * sizeof(u64));
-	ret = qcow2_meta_add(img, m << cb, b << cb, QCOW2_META_REFBLOCK);
-	if (!ret)
-		ret = qcow2_meta_add(img, (m + b) << cb, t << cb,
-				     QCOW2_META_REFTABLE);
+	ret = qcow2_meta_claim(img, m << cb, b << cb, QCOW2_META_REFBLOCK);
 	if (ret)
-		goto out_forget;
+		goto out_free;
+	ret = qcow2_meta_claim(img, (m + b) << cb, t << cb,
+			       QCOW2_META_REFTABLE);
+	if (ret) {
+		qcow2_meta_del(img, m << cb, b << cb);
+		goto out_free;
+	}
 	for (j = 0; j < b; j++) {
 		memset(block, 0, cs);
 		for (c = m + j * per_block;
@@ -344,7 +347,7 @@ static int qcow2_ensure_refblock(struct qcow2_image *img, u64 cluster)
 		return -ENOMEM;
 	qcow2_refcount_set(block, lay->refcount_order,
 			   cluster & ((1ULL << rb_bits) - 1), 1);
-	ret = qcow2_meta_add(img, cluster << cb, cs, QCOW2_META_REFBLOCK);
+	ret = qcow2_meta_claim(img, cluster << cb, cs, QCOW2_META_REFBLOCK);
 	if (ret)
 		goto out_free;
 	qcow2_cache_forget(&img->rc_cache, cluster << cb, cs);

@@ -107,7 +107,7 @@ static int qcow2_l2_for_write(struct qcow2_image *img, u64 pos, u64 *l2p)
 	ret = qcow2_alloc_clusters(img, 1, &new);
 	if (ret)
 		goto out_free;
-	ret = qcow2_meta_add(img, new, cs, QCOW2_META_L2);
+	ret = qcow2_meta_claim(img, new, cs, QCOW2_META_L2);
 	if (ret)
 		goto out_unref;
 	qcow2_cache_forget(&img->cache, new, cs);
