@@ -231,28 +231,30 @@ static int qcow2_meta_scan(struct qcow2_image *img)
 {
 	const struct qcow2_layout *lay = &img->lay;
 	u64 i, off, cs = lay->cluster_size;
+	const struct qcow2_snapshot_info *sn;
 	const char *why;
 	int ret;
 
 	ret = qcow2_meta_scan_add(img, 0, cs, QCOW2_META_HEADER);
 	if (!ret)
 		ret = qcow2_meta_scan_add(img, lay->l1_table_offset,
-				     (u64)lay->l1_size * sizeof(u64),
-				     QCOW2_META_L1);
+					  (u64)lay->l1_size * sizeof(u64),
+					  QCOW2_META_L1);
 	if (!ret)
 		ret = qcow2_meta_scan_add(img, lay->refcount_table_offset,
-				     (u64)lay->refcount_table_clusters * cs,
-				     QCOW2_META_REFTABLE);
+					  (u64)lay->refcount_table_clusters * cs,
+					  QCOW2_META_REFTABLE);
 	if (!ret)
 		ret = qcow2_meta_scan_add(img, lay->snapshots_offset,
-				     img->snapshots_size, QCOW2_META_SNAPSHOTS);
+					  img->snapshots_size,
+					  QCOW2_META_SNAPSHOTS);
 	if (ret)
 		return ret;
 	for (i = 0; i < lay->nb_snapshots; i++) {
-		ret = qcow2_meta_scan_add(img,
-				     img->snapshots[i].info.l1_table_offset,
-				     (u64)img->snapshots[i].info.l1_size * 8,
-				     QCOW2_META_SNAPSHOT_L1);
+		sn = &img->snapshots[i].info;
+		ret = qcow2_meta_scan_add(img, sn->l1_table_offset,
+					  (u64)sn->l1_size * sizeof(u64),
+					  QCOW2_META_SNAPSHOT_L1);
 		if (ret)
 			return ret;
 	}
@@ -266,7 +268,8 @@ static int qcow2_meta_scan(struct qcow2_image *img)
 			return ret;
 		}
 		if (off)
-			ret = qcow2_meta_scan_add(img, off, cs, QCOW2_META_REFBLOCK);
+			ret = qcow2_meta_scan_add(img, off, cs,
+						  QCOW2_META_REFBLOCK);
 		if (ret)
 			return ret;
 	}
