@@ -153,7 +153,7 @@ static int qcow2_clear_autoclear(struct qcow2_image *img)
 						     autoclear_features),
 				       &v, sizeof(v));
 	if (!ret)
-		ret = vfs_fsync(img->file, 1);
+		ret = qcow2_sync(img);
 	if (ret) {
 		pr_err("attach %pD: could not clear unknown autoclear features\n",
 		       img->file);
@@ -406,7 +406,7 @@ void qcow2_image_shutdown(struct qcow2_image *img)
 	if (!img || img->read_only)
 		return;
 	mutex_lock(&img->meta_lock);
-	for (i = 0; i < 4 && !ret; i++) {
+	for (i = 0; i < 4 && !ret && !qcow2_writable_check(img); i++) {
 		ret = qcow2_meta_flush_locked(img);
 		if (!img->frees_new.nr && !img->frees_old.nr &&
 		    !qcow2_cache_dirty(&img->rc_cache))

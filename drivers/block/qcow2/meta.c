@@ -385,11 +385,15 @@ static int qcow2_overlap(struct qcow2_image *img, unsigned long type,
  * qcow2_writable_check() - may the image be changed now?
  * @img: the image
  *
- * Return: 0, or -EIO once the image was marked corrupt.
+ * Return: 0, or -EIO once the image was marked corrupt or writing its
+ * metadata failed.
  */
 int qcow2_writable_check(struct qcow2_image *img)
 {
-	return test_bit(QCOW2_IMG_CORRUPT, &img->flags) ? -EIO : 0;
+	if (test_bit(QCOW2_IMG_CORRUPT, &img->flags) ||
+	    test_bit(QCOW2_IMG_BROKEN, &img->flags))
+		return -EIO;
+	return 0;
 }
 
 /**
@@ -503,26 +507,40 @@ static int qcow2_write_l1(struct qcow2_image *img)
 	}
 }
 
+/*
+ * After a failed write or fsync the page cache may have dropped what it
+ * could not write, so nothing written later could be trusted to be
+ * ordered after it: stop writing, and leave the image in the last state
+ * a successful sync made durable.
+ */
+static void qcow2_set_broken(struct qcow2_image *img, int err)
+{
+	if (!test_and_set_bit(QCOW2_IMG_BROKEN, &img->flags))
+		pr_err("%s: writing the image failed (%d); the device refuses writes until it is attached again\n",
+		       img->name, err);
+}
+
 /**
- * qcow2_meta_flush_locked() - make everything written so far durable
+ * qcow2_sync() - fsync the image file
  * @img: the image
  *
- * Writes dirty refcount slices, syncs, writes dirty L2 slices, syncs,
- * writes dirty L1 entries and syncs; then drops the references whose
- * removal is now on disk (they reach the disk at the next flush).  A
- * failed step stops the flush: what is on disk stays consistent.
- *
- * Context: process context, @img->meta_lock held.
- * Return: 0 or a negative errno.
+ * Return: 0, or the error, after which the image takes no more writes.
  */
-int qcow2_meta_flush_locked(struct qcow2_image *img)
+int qcow2_sync(struct qcow2_image *img)
+{
+	int ret = vfs_fsync(img->file, 1);
+
+	if (ret)
+		qcow2_set_broken(img, ret);
+	return ret;
+}
+
+/* Refcount blocks, fsync, L2 slices, fsync, L1 entries, fsync. */
+static int qcow2_write_back(struct qcow2_image *img)
 {
 	bool l1_dirty;
 	int n, ret;
 
-	lockdep_assert_held(&img->meta_lock);
-	if (img->read_only)
-		return 0;
 	l1_dirty = !bitmap_empty(img->l1_dirty, img->lay.l1_size);
 
 	n = qcow2_cache_writeback(&img->rc_cache, qcow2_write_rc_slice, img);
@@ -546,10 +564,40 @@ int qcow2_meta_flush_locked(struct qcow2_image *img)
 		if (ret)
 			return ret;
 	}
-	ret = vfs_fsync(img->file, 1);
+	return vfs_fsync(img->file, 1);
+}
+
+/**
+ * qcow2_meta_flush_locked() - make everything written so far durable
+ * @img: the image
+ *
+ * Writes dirty refcount slices, syncs, writes dirty L2 slices, syncs,
+ * writes dirty L1 entries and syncs; then drops the references whose
+ * removal is now on disk (they reach the disk at the next flush).  A
+ * failed step stops the flush: what is on disk stays consistent, and the
+ * image takes no more writes until it is attached again.
+ *
+ * Context: process context, @img->meta_lock held.
+ * Return: 0 or a negative errno.
+ */
+int qcow2_meta_flush_locked(struct qcow2_image *img)
+{
+	int ret;
+
+	lockdep_assert_held(&img->meta_lock);
+	if (img->read_only)
+		return 0;
+	ret = qcow2_writable_check(img);
 	if (ret)
 		return ret;
-	return qcow2_apply_frees(img);
+	ret = qcow2_write_back(img);
+	if (ret) {
+		qcow2_set_broken(img, ret);
+		return ret;
+	}
+	/* A refcount that cannot drop is reported there; the rest goes on. */
+	qcow2_apply_frees(img);
+	return 0;
 }
 
 /**
@@ -584,8 +632,7 @@ int qcow2_meta_maybe_flush(struct qcow2_image *img)
 {
 	lockdep_assert_held(&img->meta_lock);
 	if (qcow2_cache_dirty(&img->cache) <= img->cache.max_slices / 2 &&
-	    qcow2_cache_dirty(&img->rc_cache) <= img->rc_cache.max_slices / 2 &&
-	    img->frees_new.nr < 4096)
+	    qcow2_cache_dirty(&img->rc_cache) <= img->rc_cache.max_slices / 2)
 		return 0;
 	return qcow2_meta_flush_locked(img);
 }

@@ -137,6 +137,7 @@ enum qcow2_meta_type {
 /* Bits of qcow2_image.flags */
 enum {
 	QCOW2_IMG_CORRUPT,	/* marked corrupt: every write fails */
+	QCOW2_IMG_BROKEN,	/* a metadata write failed: writes fail */
 };
 
 /**
@@ -335,6 +336,7 @@ int qcow2_write_meta(struct qcow2_image *img, enum qcow2_meta_type type,
 int qcow2_mark_corrupt(struct qcow2_image *img, const char *what, u64 offset);
 int qcow2_write_header_field(struct qcow2_image *img, size_t field,
 			     const void *val, size_t len);
+int qcow2_sync(struct qcow2_image *img);
 int qcow2_meta_flush_locked(struct qcow2_image *img);
 int qcow2_flush(struct qcow2_image *img);
 int qcow2_meta_maybe_flush(struct qcow2_image *img);

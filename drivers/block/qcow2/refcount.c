@@ -284,7 +284,7 @@ static int qcow2_grow_reftable(struct qcow2_image *img, u64 need)
 	ret = qcow2_write_meta(img, QCOW2_META_REFTABLE, table, t << cb,
 			       (m + b) << cb);
 	if (!ret)
-		ret = vfs_fsync(img->file, 1);
+		ret = qcow2_sync(img);
 	if (ret)
 		goto out_forget;
 
@@ -295,13 +295,9 @@ static int qcow2_grow_reftable(struct qcow2_image *img, u64 need)
 						refcount_table_offset),
 				       &hdr, sizeof(hdr));
 	if (!ret)
-		ret = vfs_fsync(img->file, 1);
-	if (ret) {
-		/* The header may or may not point to the new table now. */
-		qcow2_mark_corrupt(img, "could not switch to the new refcount table",
-				   0);
-		goto out_free;
-	}
+		ret = qcow2_sync(img);
+	if (ret)	/* either table is consistent; a failed sync stops writes */
+		goto out_forget;
 
 	kvfree(img->reftable);
 	img->reftable = table;
@@ -357,7 +353,7 @@ static int qcow2_ensure_refblock(struct qcow2_image *img, u64 cluster)
 	ret = qcow2_write_meta(img, QCOW2_META_REFBLOCK, block, cs,
 			       cluster << cb);
 	if (!ret)
-		ret = vfs_fsync(img->file, 1);
+		ret = qcow2_sync(img);
 	if (ret)
 		goto out_forget;
 	entry = cpu_to_be64(cluster << cb);
