@@ -428,15 +428,20 @@ again:
 	return 0;
 }
 
+/*
+ * Each range drops one reference from every cluster it touches, so only
+ * whole-cluster ranges may merge: two compressed clusters sharing a host
+ * cluster hold two references to it.
+ */
 static int qcow2_free_list_add(struct qcow2_free_list *fl, u64 offset,
-			       u64 bytes)
+			       u64 bytes, u64 cs)
 {
-	struct qcow2_free *v;
+	struct qcow2_free *v, *last = fl->nr ? &fl->v[fl->nr - 1] : NULL;
 	size_t cap;
 
-	if (fl->nr && fl->v[fl->nr - 1].offset + fl->v[fl->nr - 1].bytes ==
-	    offset) {
-		fl->v[fl->nr - 1].bytes += bytes;
+	if (last && !((offset | bytes | last->offset | last->bytes) & (cs - 1)) &&
+	    last->offset + last->bytes == offset) {
+		last->bytes += bytes;
 		return 0;
 	}
 	if (fl->nr == fl->cap) {
@@ -471,7 +476,8 @@ int qcow2_defer_free(struct qcow2_image *img, u64 offset, u64 bytes)
 	int ret;
 
 	lockdep_assert_held(&img->meta_lock);
-	ret = qcow2_free_list_add(&img->frees_new, offset, bytes);
+	ret = qcow2_free_list_add(&img->frees_new, offset, bytes,
+				  img->lay.cluster_size);
 	if (ret)
 		pr_warn_ratelimited("%s: out of memory: leaking %llu bytes at %#llx\n",
 				    img->name, bytes, offset);
