@@ -58,6 +58,13 @@ check()
 	fi
 }
 
+# fails COMMAND...: succeeds when COMMAND fails; for negative controls,
+# "check NAME fails cmp -s A B".
+fails()
+{
+	! "$@"
+}
+
 # check_match NAME ERE TEXT: TEXT matches the extended regexp ERE.
 check_match()
 {
@@ -142,10 +149,25 @@ MOUNT_LIST=$WORKDIR/.mounts
 # so that the exit trap can detach it.
 attach_ro()
 {
+	local img=$1
+
+	shift
+	attach_dev "$img" --read-only "$@"
+}
+
+# attach_rw IMAGE [QCOWCTL ATTACH OPTIONS...]: like attach_ro, but the
+# device is writable.
+attach_rw()
+{
+	attach_dev "$@"
+}
+
+attach_dev()
+{
 	local img=$1 dev rc
 
 	shift
-	dev=$("$QCOWCTL" attach --read-only "$@" "$img")
+	dev=$("$QCOWCTL" attach "$@" "$img")
 	rc=$?
 	if [ $rc -ne 0 ]; then
 		return $rc
@@ -159,6 +181,29 @@ attach_ro()
 	esac
 	echo "$dev" >>"$ATTACHED_LIST"
 	echo "$dev"
+}
+
+# check_image NAME IMG [ALLOWED]: qemu-img check of IMG (detached) exits
+# with one of the codes in ALLOWED (default "0": no errors and no leaks;
+# "0 3" accepts leaked clusters, as after a crash).  Reports NAME.
+check_image()
+{
+	local name=$1 img=$2 allowed=${3:-0} rc a
+
+	qemu-img check "$img" >"$WORKDIR/check.log" 2>&1
+	rc=$?
+	for a in $allowed; do
+		if [ "$rc" -eq "$a" ]; then
+			if [ "$rc" -ne 0 ]; then
+				grep -E 'leak' "$WORKDIR/check.log" | head -n 3 | diag
+			fi
+			ok "$name: qemu-img check exit $rc"
+			return 0
+		fi
+	done
+	head -n 20 "$WORKDIR/check.log" | diag
+	fail "$name: qemu-img check exit $rc (want ${allowed// / or })"
+	return 1
 }
 
 # convert_attach NAME RAW IMG QEMU-IMG-OPTIONS...: convert the raw file RAW
