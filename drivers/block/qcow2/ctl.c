@@ -61,6 +61,14 @@ static long qcow2_ctl_add(struct qcow2_ctl_add __user *uarg)
 	    !qcow2_zeroed(arg.reserved, ARRAY_SIZE(arg.reserved)))
 		return -EINVAL;
 
+	if (arg.reserved2 || arg.snapshot_flags & ~(QCOW2_SNAP_BY_ID |
+						    QCOW2_SNAP_BY_NAME))
+		return -EINVAL;
+	if (arg.flags & QCOW2_ADD_SNAPSHOT) {
+		pr_info("attach: snapshot views are not supported yet\n");
+		return -EOPNOTSUPP;
+	}
+
 	file = fget(arg.fd);
 	if (!file)
 		return -EBADF;

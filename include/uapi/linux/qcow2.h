@@ -32,10 +32,25 @@
 #define QCOW2_FEAT_V2			_BITULL(3)	/* compat=0.10 images */
 #define QCOW2_FEAT_DEFERRED_REMOVE	_BITULL(4)	/* remove of an open device */
 #define QCOW2_FEAT_WRITE		_BITULL(5)	/* read-write attach */
+#define QCOW2_FEAT_SNAPSHOTS		_BITULL(6)	/* QCOW2_SNAPSHOT_* ioctls */
+#define QCOW2_FEAT_SNAPSHOT_VIEW	_BITULL(7)	/* QCOW2_ADD_SNAPSHOT */
 
 /* Flags of struct qcow2_ctl_add. */
 #define QCOW2_ADD_READ_ONLY	_BITUL(0)	/* expose the image read-only */
-#define QCOW2_ADD_FLAGS_ALL	QCOW2_ADD_READ_ONLY
+#define QCOW2_ADD_SNAPSHOT	_BITUL(1)	/* expose @snapshot (read-only) */
+#define QCOW2_ADD_FLAGS_ALL	(QCOW2_ADD_READ_ONLY | QCOW2_ADD_SNAPSHOT)
+
+/* Longest snapshot ID and name, in bytes, without the terminating NUL. */
+#define QCOW2_SNAPSHOT_ID_MAX	127
+#define QCOW2_SNAPSHOT_NAME_MAX	255
+
+/*
+ * How a snapshot is looked up (struct qcow2_snapshot_ref, and
+ * struct qcow2_ctl_add's @snapshot): by ID only, by name only, or, with
+ * neither flag, by ID first and then by name, as QEMU's snapshot goto does.
+ */
+#define QCOW2_SNAP_BY_ID	_BITUL(0)
+#define QCOW2_SNAP_BY_NAME	_BITUL(1)
 
 /* Index value asking QCOW2_CTL_ADD to pick the lowest free index. */
 #define QCOW2_INDEX_ANY		0xffffffffU
@@ -50,6 +65,11 @@
  * @cache_size: bytes of L2 table cache for this device, 0 for the default
  *	(module parameter l2_cache_size)
  * @reserved: must be zero
+ * @snapshot_flags: with QCOW2_ADD_SNAPSHOT: QCOW2_SNAP_BY_* lookup flags
+ * @reserved2: must be zero
+ * @snapshot: with QCOW2_ADD_SNAPSHOT: ID or name of the snapshot to
+ *	expose, NUL-terminated; the device is read-only and shows the disk as
+ *	it was when the snapshot was taken (QCOW2_ADD_READ_ONLY is implied)
  */
 struct qcow2_ctl_add {
 	__u32 size;
@@ -58,6 +78,9 @@ struct qcow2_ctl_add {
 	__u32 index;
 	__u64 cache_size;
 	__u64 reserved[4];
+	__u32 snapshot_flags;
+	__u32 reserved2;
+	char snapshot[QCOW2_SNAPSHOT_NAME_MAX + 1];
 };
 
 /* Flags of struct qcow2_ctl_remove: none defined yet. */
@@ -169,6 +192,89 @@ struct qcow2_info {
 	__u64 reserved[8];
 };
 
+/**
+ * struct qcow2_snapshot_entry - one internal snapshot (QCOW2_SNAPSHOT_LIST)
+ * @id: ID string, NUL-terminated (QEMU numbers them 1, 2, ...)
+ * @name: name, NUL-terminated
+ * @date_sec: creation time, seconds since the epoch
+ * @date_nsec: and nanoseconds
+ * @vm_clock_nsec: guest clock at creation (0 for disk-only snapshots)
+ * @vm_state_size: bytes of saved VM state (0 for disk-only snapshots)
+ * @disk_size: virtual disk size when the snapshot was taken
+ * @icount: instruction count, or -1
+ * @reserved: zeroed by the kernel
+ */
+struct qcow2_snapshot_entry {
+	char id[QCOW2_SNAPSHOT_ID_MAX + 1];
+	char name[QCOW2_SNAPSHOT_NAME_MAX + 1];
+	__u64 date_sec;
+	__u32 date_nsec;
+	__u32 reserved0;
+	__u64 vm_clock_nsec;
+	__u64 vm_state_size;
+	__u64 disk_size;
+	__s64 icount;
+	__u64 reserved[4];
+};
+
+/**
+ * struct qcow2_snapshot_list - list the snapshots of /dev/qcowN
+ * @size: sizeof(struct qcow2_snapshot_list)
+ * @count: in: entries at @entries; out: number of snapshots (may exceed
+ *	the entries given; only that many are written), in table order
+ * @entry_size: sizeof(struct qcow2_snapshot_entry) as known to the caller
+ * @reserved0: must be zero
+ * @entries: user pointer to @count entries of @entry_size bytes
+ * @reserved: must be zero
+ */
+struct qcow2_snapshot_list {
+	__u32 size;
+	__u32 count;
+	__u32 entry_size;
+	__u32 reserved0;
+	__u64 entries;
+	__u64 reserved[2];
+};
+
+/* Flags of struct qcow2_snapshot_create. */
+#define QCOW2_SNAP_CREATE_FREEZE	_BITUL(0)	/* freeze the mounted fs */
+#define QCOW2_SNAP_CREATE_FLAGS_ALL	QCOW2_SNAP_CREATE_FREEZE
+
+/**
+ * struct qcow2_snapshot_create - take an internal snapshot of /dev/qcowN
+ * @size: sizeof(struct qcow2_snapshot_create)
+ * @flags: QCOW2_SNAP_CREATE_* flags
+ * @name: the new snapshot's name, NUL-terminated, 1 to 255 bytes
+ * @id: out: the ID given to it (highest numeric ID + 1)
+ * @reserved: must be zero
+ *
+ * Needs CAP_SYS_ADMIN and a writable device.  Writes are held back while
+ * the snapshot is taken; with QCOW2_SNAP_CREATE_FREEZE a file system
+ * mounted on the device is frozen around it, so the snapshot holds it
+ * clean.
+ */
+struct qcow2_snapshot_create {
+	__u32 size;
+	__u32 flags;
+	char name[QCOW2_SNAPSHOT_NAME_MAX + 1];
+	char id[QCOW2_SNAPSHOT_ID_MAX + 1];
+	__u64 reserved[4];
+};
+
+/**
+ * struct qcow2_snapshot_ref - name a snapshot (delete, revert)
+ * @size: sizeof(struct qcow2_snapshot_ref)
+ * @flags: QCOW2_SNAP_BY_* lookup flags
+ * @key: ID or name, NUL-terminated
+ * @reserved: must be zero
+ */
+struct qcow2_snapshot_ref {
+	__u32 size;
+	__u32 flags;
+	char key[QCOW2_SNAPSHOT_NAME_MAX + 1];
+	__u64 reserved[4];
+};
+
 #define QCOW2_CTL_ADD		_IOWR(QCOW2_IOCTL_MAGIC, 0x00, struct qcow2_ctl_add)
 #define QCOW2_CTL_REMOVE	_IOWR(QCOW2_IOCTL_MAGIC, 0x01, struct qcow2_ctl_remove)
 #define QCOW2_CTL_LIST		_IOWR(QCOW2_IOCTL_MAGIC, 0x02, struct qcow2_ctl_list)
@@ -177,5 +283,19 @@ struct qcow2_info {
 
 /* On /dev/qcowN itself (any opener): same structure as QCOW2_CTL_GET_INFO. */
 #define QCOW2_GET_INFO		_IOWR(QCOW2_IOCTL_MAGIC, 0x40, struct qcow2_info)
+
+/*
+ * Snapshot operations on /dev/qcowN.  Listing needs only an open device;
+ * the others need CAP_SYS_ADMIN and a writable device.  Errors: -ENOENT no
+ * such snapshot; -EBUSY revert while another opener has the device, or
+ * delete/revert of a snapshot a view shows; -EROFS read-only device;
+ * -EFBIG 65536 snapshots; -EOPNOTSUPP refcounts too narrow to share
+ * clusters (refcount_bits=1); -ENAMETOOLONG, -EINVAL bad names.  The
+ * kernel log says why.
+ */
+#define QCOW2_SNAPSHOT_LIST	_IOWR(QCOW2_IOCTL_MAGIC, 0x41, struct qcow2_snapshot_list)
+#define QCOW2_SNAPSHOT_CREATE	_IOWR(QCOW2_IOCTL_MAGIC, 0x42, struct qcow2_snapshot_create)
+#define QCOW2_SNAPSHOT_DELETE	_IOW(QCOW2_IOCTL_MAGIC, 0x43, struct qcow2_snapshot_ref)
+#define QCOW2_SNAPSHOT_REVERT	_IOW(QCOW2_IOCTL_MAGIC, 0x44, struct qcow2_snapshot_ref)
 
 #endif /* _UAPI_LINUX_QCOW2_H */
