@@ -1445,6 +1445,78 @@ static void test_real_images(void)
 	run("rm -rf %s", tmpdir);
 }
 
+/* Big-endian field of @width bytes at @off. */
+static u64 get8(const u8 *b, size_t off, unsigned int width)
+{
+	u64 v = 0;
+
+	while (width--)
+		v = v << 8 | b[off++];
+	return v;
+}
+
+/* The encoder writes what the parser reads back, as QEMU writes it. */
+static void test_snapshot_encode(void)
+{
+	struct qcow2_snapshot_info in, out;
+	struct qcow2_layout v3;
+	u8 buf[2048], unknown[40];
+	char name[256];
+	const char *why;
+	u32 n, off;
+
+	layout_for(&v3, 3, 16);
+	memset(&in, 0, sizeof(in));
+	in.l1_table_offset = 5 * CS64K;
+	in.l1_size = 16;
+	in.date_sec = 1700000000;
+	in.date_nsec = 999999999;
+	in.vm_clock_nsec = 7;
+	in.vm_state_size = 0x100000000ULL;	/* does not fit 32 bits */
+	in.disk_size = 1 << 30;
+	in.icount = -1;
+
+	begin();
+	memset(buf, 0xee, sizeof(buf));
+	n = qcow2_encode_snapshot(buf, &in, NULL, 0, "1", 1, "snap", 4);
+	CHECK_EQ(n, qcow2_snapshot_entry_size(0, 1, 4));
+	CHECK_EQ(n, 72);
+	CHECK_EQ(get8(buf, 32, 4), 0);		/* 32-bit VM state size */
+	CHECK_EQ(get8(buf, 36, 4), 24);		/* extra_data_size */
+	CHECK_EQ(buf[69] | buf[70] | buf[71], 0);	/* padding zeroed */
+	CHECK_EQ(qcow2_parse_snapshot(&v3, buf, n, 6 * CS64K, &out, &why), 0);
+	CHECK_EQ(out.l1_table_offset, in.l1_table_offset);
+	CHECK_EQ(out.l1_size, in.l1_size);
+	CHECK_EQ(out.date_sec, in.date_sec);
+	CHECK_EQ(out.date_nsec, in.date_nsec);
+	CHECK_EQ(out.vm_clock_nsec, in.vm_clock_nsec);
+	CHECK_EQ(out.vm_state_size, in.vm_state_size);
+	CHECK_EQ(out.disk_size, in.disk_size);
+	CHECK_EQ(out.icount, -1);
+	CHECK_EQ(out.entry_len, n);
+	CHECK(!memcmp(buf + out.id_offset, "1", 1));
+	CHECK(!memcmp(buf + out.name_offset, "snap", 4));
+	CHECK_EQ(qcow2_snapshot_unknown_extra(&out, &off), 0);
+	end("snapshot encode: round trip, 24 bytes of extra data");
+
+	begin();
+	memset(unknown, 0xab, sizeof(unknown));
+	memset(name, 'n', 255);
+	in.vm_state_size = 4096;
+	n = qcow2_encode_snapshot(buf, &in, unknown, sizeof(unknown), "65536",
+				  5, name, 255);
+	CHECK_EQ(n, qcow2_snapshot_entry_size(sizeof(unknown), 5, 255));
+	CHECK_EQ(get8(buf, 32, 4), 4096);
+	CHECK_EQ(qcow2_parse_snapshot(&v3, buf, n, 6 * CS64K, &out, &why), 0);
+	CHECK_EQ(out.extra_data_size, 24 + sizeof(unknown));
+	CHECK_EQ(out.name_len, 255);
+	CHECK_EQ(qcow2_snapshot_unknown_extra(&out, &off), sizeof(unknown));
+	CHECK_EQ(off, 64);
+	CHECK(!memcmp(buf + off, unknown, sizeof(unknown)));
+	CHECK_EQ(out.entry_len, n);
+	end("snapshot encode: unknown extra data kept, 255-byte name");
+}
+
 int main(void)
 {
 	hbuf = calloc(1, BUF_SIZE);
@@ -1461,6 +1533,7 @@ int main(void)
 	test_refcounts();
 	test_check_table();
 	test_snapshots();
+	test_snapshot_encode();
 	test_real_images();
 
 	printf("# %u passed, %u failed, %u skipped\n", n_pass, n_fail, n_skip);

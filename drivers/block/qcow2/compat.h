@@ -174,4 +174,13 @@ static inline void qcow2_shrinker_destroy(struct shrinker *s)
 }
 #endif
 
+/* Freezing the file system on a block device: renamed in 6.8. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+#define qcow2_bdev_freeze(bdev)	bdev_freeze(bdev)
+#define qcow2_bdev_thaw(bdev)	bdev_thaw(bdev)
+#else
+#define qcow2_bdev_freeze(bdev)	freeze_bdev(bdev)
+#define qcow2_bdev_thaw(bdev)	thaw_bdev(bdev)
+#endif
+
 #endif /* _QCOW2_COMPAT_H */

@@ -187,7 +187,8 @@ static long qcow2_ctl_get_features(struct qcow2_features __user *uarg)
 	arg.abi_version = QCOW2_ABI_VERSION;
 	arg.features = QCOW2_FEAT_READ | QCOW2_FEAT_COMPRESSED_ZLIB |
 		       QCOW2_FEAT_COMPRESSED_ZSTD | QCOW2_FEAT_V2 |
-		       QCOW2_FEAT_DEFERRED_REMOVE | QCOW2_FEAT_WRITE;
+		       QCOW2_FEAT_DEFERRED_REMOVE | QCOW2_FEAT_WRITE |
+		       QCOW2_FEAT_SNAPSHOTS;
 	arg.add_flags = QCOW2_ADD_FLAGS_ALL;
 	return qcow2_copy_result(uarg, &arg, sizeof(arg));
 }

@@ -715,3 +715,51 @@ int qcow2_check_compressed(const struct qcow2_layout *lay,
 	}
 	return 0;
 }
+
+u32 qcow2_snapshot_entry_size(u32 extra_len, u32 id_len, u32 name_len)
+{
+	u32 extra = QCOW2_SN_EXTRA_ICOUNT_END + extra_len;
+
+	return (QCOW2_SNAPSHOT_HDR_SIZE + extra + id_len + name_len + 7) & ~7U;
+}
+
+u32 qcow2_encode_snapshot(void *buf, const struct qcow2_snapshot_info *sn,
+			  const void *extra, u32 extra_len, const char *id,
+			  u32 id_len, const char *name, u32 name_len)
+{
+	struct qcow2_snapshot_disk *h = buf;
+	u8 *p = (u8 *)buf + QCOW2_SNAPSHOT_HDR_SIZE;
+	u32 len = qcow2_snapshot_entry_size(extra_len, id_len, name_len);
+
+	memset(buf, 0, len);
+	h->l1_table_offset = cpu_to_be64(sn->l1_table_offset);
+	h->l1_size = cpu_to_be32(sn->l1_size);
+	h->id_str_size = cpu_to_be16(id_len);
+	h->name_size = cpu_to_be16(name_len);
+	h->date_sec = cpu_to_be32(sn->date_sec);
+	h->date_nsec = cpu_to_be32(sn->date_nsec);
+	h->vm_clock_nsec = cpu_to_be64(sn->vm_clock_nsec);
+	/* The 32-bit field is 0 when the size does not fit, as in QEMU. */
+	h->vm_state_size = cpu_to_be32(sn->vm_state_size > U32_MAX ? 0 :
+					sn->vm_state_size);
+	h->extra_data_size = cpu_to_be32(QCOW2_SN_EXTRA_ICOUNT_END + extra_len);
+	put_unaligned_be64(sn->vm_state_size, p);
+	put_unaligned_be64(sn->disk_size, p + 8);
+	put_unaligned_be64((u64)sn->icount, p + 16);
+	p += QCOW2_SN_EXTRA_ICOUNT_END;
+	if (extra_len)
+		memcpy(p, extra, extra_len);
+	p += extra_len;
+	memcpy(p, id, id_len);
+	memcpy(p + id_len, name, name_len);
+	return len;
+}
+
+u32 qcow2_snapshot_unknown_extra(const struct qcow2_snapshot_info *sn,
+				 u32 *offset)
+{
+	*offset = QCOW2_SNAPSHOT_HDR_SIZE + QCOW2_SN_EXTRA_ICOUNT_END;
+	if (sn->extra_data_size <= QCOW2_SN_EXTRA_ICOUNT_END)
+		return 0;
+	return sn->extra_data_size - QCOW2_SN_EXTRA_ICOUNT_END;
+}

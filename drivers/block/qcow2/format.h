@@ -264,6 +264,48 @@ int qcow2_parse_snapshot(const struct qcow2_layout *lay, const void *buf,
 			 struct qcow2_snapshot_info *sn, const char **why);
 
 /**
+ * qcow2_snapshot_entry_size() - bytes of a snapshot table entry as written
+ * @extra_len: unknown extra data kept past the 24 bytes QEMU knows
+ * @id_len: bytes of the ID
+ * @name_len: bytes of the name
+ *
+ * Return: the size, padded to 8 bytes.
+ */
+u32 qcow2_snapshot_entry_size(u32 extra_len, u32 id_len, u32 name_len);
+
+/**
+ * qcow2_encode_snapshot() - write one snapshot table entry as QEMU does
+ * @buf: room for qcow2_snapshot_entry_size() bytes; padding is zeroed
+ * @sn: l1_table_offset, l1_size, date_sec, date_nsec, vm_clock_nsec,
+ *	vm_state_size, disk_size and icount are used
+ * @extra: unknown extra data to keep, or NULL
+ * @extra_len: its length
+ * @id: the ID (not NUL-terminated on disk)
+ * @id_len: its length, at most 65535
+ * @name: the name
+ * @name_len: its length, at most 65535
+ *
+ * The extra data is always at least the 24 bytes QEMU writes (64-bit VM
+ * state size, disk size, icount).
+ *
+ * Return: bytes written.
+ */
+u32 qcow2_encode_snapshot(void *buf, const struct qcow2_snapshot_info *sn,
+			  const void *extra, u32 extra_len, const char *id,
+			  u32 id_len, const char *name, u32 name_len);
+
+/**
+ * qcow2_snapshot_unknown_extra() - where a parsed entry's unknown extra
+ *	data is
+ * @sn: a parsed entry
+ * @offset: set to its offset within the entry
+ *
+ * Return: its length (0 when the entry has no more than QEMU knows).
+ */
+u32 qcow2_snapshot_unknown_extra(const struct qcow2_snapshot_info *sn,
+				 u32 *offset);
+
+/**
  * qcow2_check_compressed() - check the host range of a compressed cluster
  * @lay: the image
  * @map: a COMPRESSED mapping

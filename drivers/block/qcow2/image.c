@@ -232,6 +232,7 @@ static int qcow2_load_snapshots(struct qcow2_image *img, u64 file_size)
 	const struct qcow2_layout *lay = &img->lay;
 	u64 pos = lay->snapshots_offset, win_pos = 0, table_bytes = 0;
 	struct qcow2_snapshot_info *sn;
+	u32 extra_len, extra_off;
 	size_t win_len = 0;
 	const char *why;
 	u8 *win;
@@ -281,14 +282,23 @@ static int qcow2_load_snapshots(struct qcow2_image *img, u64 file_size)
 		img->snapshots[i].name = qcow2_strndup(win + (pos - win_pos) +
 						       sn->name_offset,
 						       sn->name_len);
-		if (!img->snapshots[i].id || !img->snapshots[i].name) {
+		extra_len = qcow2_snapshot_unknown_extra(sn, &extra_off);
+		if (extra_len)
+			img->snapshots[i].extra = kmemdup(win + (pos - win_pos) +
+							  extra_off, extra_len,
+							  GFP_KERNEL);
+		img->snapshots[i].extra_len = extra_len;
+		if (!img->snapshots[i].id || !img->snapshots[i].name ||
+		    (extra_len && !img->snapshots[i].extra)) {
 			why = "out of memory";
 			ret = -ENOMEM;
 			break;
 		}
+		/* QEMU's table ends after the last name, without padding. */
+		img->snapshots_size = pos - lay->snapshots_offset +
+				      sn->name_offset + sn->name_len;
 		pos += sn->entry_len;
 	}
-	img->snapshots_size = table_bytes;
 	if (ret)
 		pr_err("attach %pD: snapshot %u: %s\n", img->file, i, why);
 	kvfree(win);
@@ -446,6 +456,7 @@ void qcow2_image_close(struct qcow2_image *img)
 		for (i = 0; i < img->lay.nb_snapshots; i++) {
 			kfree(img->snapshots[i].id);
 			kfree(img->snapshots[i].name);
+			kfree(img->snapshots[i].extra);
 		}
 		kvfree(img->snapshots);
 	}

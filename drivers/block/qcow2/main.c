@@ -114,10 +114,140 @@ static void qcow2_release(QCOW2_BDOPS_RELEASE_ARGS)
 	queue_work(qcow2_remove_wq, &dev->remove_work);
 }
 
+/* Copy a NUL-terminated snapshot name or ID out of a fixed array. */
+static int qcow2_snapshot_key(const char *key, size_t size)
+{
+	size_t len = strnlen(key, size);
+
+	if (len == size)
+		return -ENAMETOOLONG;
+	return len ? 0 : -EINVAL;
+}
+
+static int qcow2_ioctl_snapshot_list(struct qcow2_dev *dev, void __user *uarg)
+{
+	struct qcow2_snapshot_list arg;
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	ret = copy_struct_from_user(&arg, sizeof(arg), uarg, usize);
+	if (ret)
+		return ret;
+	if (arg.reserved0 || arg.reserved[0] || arg.reserved[1] ||
+	    (arg.count && !arg.entry_size))
+		return -EINVAL;
+	ret = qcow2_snapshot_list(dev->img, &arg,
+				  u64_to_user_ptr(arg.entries));
+	if (!ret && put_user(arg.count, &((struct qcow2_snapshot_list __user *)
+					  uarg)->count))
+		ret = -EFAULT;
+	return ret;
+}
+
+static int qcow2_ioctl_snapshot_create(struct qcow2_dev *dev,
+				       struct block_device *bdev,
+				       void __user *uarg)
+{
+	struct qcow2_snapshot_create arg;
+	bool frozen = false;
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	ret = copy_struct_from_user(&arg, sizeof(arg), uarg, usize);
+	if (ret)
+		return ret;
+	if (arg.flags & ~QCOW2_SNAP_CREATE_FLAGS_ALL ||
+	    memchr_inv(arg.reserved, 0, sizeof(arg.reserved)))
+		return -EINVAL;
+	ret = qcow2_snapshot_key(arg.name, sizeof(arg.name));
+	if (ret)
+		return ret;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (dev->read_only)
+		return -EROFS;
+
+	if (arg.flags & QCOW2_SNAP_CREATE_FREEZE) {
+		ret = qcow2_bdev_freeze(bdev);
+		if (ret)
+			return ret;
+		frozen = true;
+	}
+	blk_mq_freeze_queue(dev->disk->queue);
+	ret = qcow2_snapshot_create(dev->img, arg.name, arg.id);
+	blk_mq_unfreeze_queue(dev->disk->queue);
+	if (frozen)
+		qcow2_bdev_thaw(bdev);
+	if (ret)
+		return ret;
+	if (copy_to_user(uarg, &arg, min_t(size_t, usize, sizeof(arg))))
+		return -EFAULT;
+	return 0;
+}
+
+static int qcow2_ioctl_snapshot_ref(struct qcow2_dev *dev, unsigned int cmd,
+				    void __user *uarg)
+{
+	struct qcow2_snapshot_ref arg;
+	struct gendisk *disk = dev->disk;
+	u64 size;
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	ret = copy_struct_from_user(&arg, sizeof(arg), uarg, usize);
+	if (ret)
+		return ret;
+	if (arg.flags & ~(QCOW2_SNAP_BY_ID | QCOW2_SNAP_BY_NAME) ||
+	    memchr_inv(arg.reserved, 0, sizeof(arg.reserved)))
+		return -EINVAL;
+	ret = qcow2_snapshot_key(arg.key, sizeof(arg.key));
+	if (ret)
+		return ret;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (dev->read_only)
+		return -EROFS;
+
+	if (QCOW2_IOC_BASE(cmd) == QCOW2_IOC_BASE(QCOW2_SNAPSHOT_DELETE)) {
+		blk_mq_freeze_queue(disk->queue);
+		ret = qcow2_snapshot_delete(dev->img, arg.key, arg.flags);
+		blk_mq_unfreeze_queue(disk->queue);
+		return ret;
+	}
+
+	/*
+	 * Revert changes the whole disk under its users: only the caller may
+	 * have it open, and open_mutex keeps new openers out meanwhile.
+	 */
+	mutex_lock(&disk->open_mutex);
+	if (disk_openers(disk) > 1) {
+		mutex_unlock(&disk->open_mutex);
+		pr_info("%s: revert refused: the device is in use\n",
+			disk->disk_name);
+		return -EBUSY;
+	}
+	blk_mq_freeze_queue(disk->queue);
+	ret = qcow2_snapshot_revert(dev->img, arg.key, arg.flags, &size);
+	blk_mq_unfreeze_queue(disk->queue);
+	mutex_unlock(&disk->open_mutex);
+	if (size >> SECTOR_SHIFT != get_capacity(disk))
+		set_capacity_and_notify(disk, size >> SECTOR_SHIFT);
+	/* The caller's page cache holds the old contents. */
+	invalidate_bdev(disk->part0);
+	return ret;
+}
+
 static int qcow2_ioctl(QCOW2_BDOPS_IOCTL_ARGS)
 {
 	struct qcow2_dev *dev = bdev->bd_disk->private_data;
 	struct qcow2_info __user *uinfo = (void __user *)arg;
+	void __user *uarg = (void __user *)arg;
 	struct qcow2_info info;
 	u32 usize;
 	int ret;
@@ -133,6 +263,13 @@ static int qcow2_ioctl(QCOW2_BDOPS_IOCTL_ARGS)
 		if (copy_to_user(uinfo, &info, min_t(size_t, usize, sizeof(info))))
 			return -EFAULT;
 		return 0;
+	case QCOW2_IOC_BASE(QCOW2_SNAPSHOT_LIST):
+		return qcow2_ioctl_snapshot_list(dev, uarg);
+	case QCOW2_IOC_BASE(QCOW2_SNAPSHOT_CREATE):
+		return qcow2_ioctl_snapshot_create(dev, bdev, uarg);
+	case QCOW2_IOC_BASE(QCOW2_SNAPSHOT_DELETE):
+	case QCOW2_IOC_BASE(QCOW2_SNAPSHOT_REVERT):
+		return qcow2_ioctl_snapshot_ref(dev, cmd, uarg);
 	default:
 		return -ENOTTY;
 	}

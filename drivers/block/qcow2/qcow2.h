@@ -78,15 +78,22 @@ struct qcow2_cache {
 };
 
 /**
- * struct qcow2_snapshot - one internal snapshot, as read at attach time
+ * struct qcow2_snapshot - one internal snapshot
  * @info: decoded table entry
  * @id: NUL-terminated copy of the ID string
  * @name: NUL-terminated copy of the name
+ * @extra: extra data this driver does not know, kept when the table is
+ *	rewritten, or NULL
+ * @extra_len: bytes at @extra
+ * @views: snapshot views showing it (delete and revert are refused)
  */
 struct qcow2_snapshot {
 	struct qcow2_snapshot_info info;
 	char *id;
 	char *name;
+	u8 *extra;
+	u32 extra_len;
+	unsigned int views;
 };
 
 /**
@@ -379,6 +386,18 @@ void qcow2_decomp_destroy(struct qcow2_decomp *d);
 int qcow2_read_compressed(struct qcow2_image *img,
 			  const struct qcow2_mapping *map, u64 in_cluster,
 			  struct iov_iter *to, size_t len);
+
+/* snapshot.c */
+struct qcow2_snapshot_list;
+int qcow2_snapshot_find(struct qcow2_image *img, const char *key,
+			unsigned int flags);
+int qcow2_snapshot_list(struct qcow2_image *img,
+			struct qcow2_snapshot_list *arg, void __user *out);
+int qcow2_snapshot_create(struct qcow2_image *img, const char *name, char *id);
+int qcow2_snapshot_delete(struct qcow2_image *img, const char *key,
+			  unsigned int flags);
+int qcow2_snapshot_revert(struct qcow2_image *img, const char *key,
+			  unsigned int flags, u64 *new_size);
 
 /* sysfs.c */
 extern const struct attribute_group *qcow2_disk_groups[];
