@@ -13,8 +13,10 @@
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/overflow.h>
+#include <linux/string.h>
 #include "compat.h"	/* get_unaligned_be*() and put_unaligned_be*() */
 #else
+#include <string.h>
 #include "qcow2_kcompat.h"
 #endif
 
