@@ -45,8 +45,20 @@ static int qc_ioctl(struct qc_ctx *ctx, unsigned long cmd, void *arg)
 	return ioctl(ctx->ctl_fd, cmd, arg) < 0 ? -errno : 0;
 }
 
+/* Copy a NUL-terminated key into a fixed field: -ENAMETOOLONG if it fails. */
+static int copy_key(char *dst, size_t size, const char *src)
+{
+	size_t len = strlen(src);
+
+	if (len >= size)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, len + 1);
+	return 0;
+}
+
 int qc_add(struct qc_ctx *ctx, int image_fd, uint32_t flags,
-	   uint64_t cache_size, uint32_t *index)
+	   uint64_t cache_size, const char *snapshot, uint32_t snapshot_flags,
+	   uint32_t *index)
 {
 	struct qcow2_ctl_add add = {
 		.size = sizeof(add),
@@ -55,7 +67,15 @@ int qc_add(struct qc_ctx *ctx, int image_fd, uint32_t flags,
 		.index = QCOW2_INDEX_ANY,
 		.cache_size = cache_size,
 	};
-	int ret = qc_ioctl(ctx, QCOW2_CTL_ADD, &add);
+	int ret;
+
+	if (snapshot) {
+		ret = copy_key(add.snapshot, sizeof(add.snapshot), snapshot);
+		if (ret)
+			return ret;
+		add.snapshot_flags = snapshot_flags;
+	}
+	ret = qc_ioctl(ctx, QCOW2_CTL_ADD, &add);
 
 	if (!ret)
 		*index = add.index;
@@ -127,6 +147,112 @@ int qc_get_features(struct qc_ctx *ctx, struct qcow2_features *feat)
 	memset(feat, 0, sizeof(*feat));
 	feat->size = sizeof(*feat);
 	return qc_ioctl(ctx, QCOW2_CTL_GET_FEATURES, feat);
+}
+
+int qc_open_device(uint32_t index)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s%u", QCOW2_DEVICE_PREFIX, index);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int dev_ioctl(int fd, unsigned long cmd, void *arg)
+{
+	return ioctl(fd, cmd, arg) < 0 ? -errno : 0;
+}
+
+int qc_snapshot_list(int dev_fd, struct qcow2_snapshot_entry **entries,
+		     uint32_t *count)
+{
+	struct qcow2_snapshot_entry *buf = NULL;
+	uint32_t slots = 0;
+	int ret;
+
+	/*
+	 * Ask for the count with no room, then again with room for that
+	 * many; a snapshot taken in between makes the answer larger than
+	 * the room given, and then we go round again.
+	 */
+	for (;;) {
+		struct qcow2_snapshot_list list = {
+			.size = sizeof(list),
+			.count = slots,
+			.entry_size = sizeof(*buf),
+			.entries = (uintptr_t)buf,
+		};
+
+		ret = dev_ioctl(dev_fd, QCOW2_SNAPSHOT_LIST, &list);
+		if (ret)
+			break;
+		if (list.count <= slots) {
+			uint32_t i;
+
+			for (i = 0; i < list.count; i++) {
+				buf[i].id[sizeof(buf[i].id) - 1] = '\0';
+				buf[i].name[sizeof(buf[i].name) - 1] = '\0';
+			}
+			*count = list.count;
+			if (!list.count) {
+				free(buf);
+				buf = NULL;
+			}
+			*entries = buf;
+			return 0;
+		}
+		slots = list.count;
+		free(buf);
+		buf = calloc(slots, sizeof(*buf));
+		if (!buf) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+int qc_snapshot_create(int dev_fd, const char *name, uint32_t flags,
+		       char id[QCOW2_SNAPSHOT_ID_MAX + 1])
+{
+	struct qcow2_snapshot_create req = {
+		.size = sizeof(req),
+		.flags = flags,
+	};
+	int ret = copy_key(req.name, sizeof(req.name), name);
+
+	if (!ret)
+		ret = dev_ioctl(dev_fd, QCOW2_SNAPSHOT_CREATE, &req);
+	if (!ret) {
+		/* Never trust a string to be terminated. */
+		memcpy(id, req.id, QCOW2_SNAPSHOT_ID_MAX);
+		id[QCOW2_SNAPSHOT_ID_MAX] = '\0';
+	}
+	return ret;
+}
+
+static int snapshot_ref(int dev_fd, unsigned long cmd, const char *key,
+			uint32_t flags)
+{
+	struct qcow2_snapshot_ref ref = {
+		.size = sizeof(ref),
+		.flags = flags,
+	};
+	int ret = copy_key(ref.key, sizeof(ref.key), key);
+
+	return ret ? ret : dev_ioctl(dev_fd, cmd, &ref);
+}
+
+int qc_snapshot_delete(int dev_fd, const char *key, uint32_t flags)
+{
+	return snapshot_ref(dev_fd, QCOW2_SNAPSHOT_DELETE, key, flags);
+}
+
+int qc_snapshot_revert(int dev_fd, const char *key, uint32_t flags)
+{
+	return snapshot_ref(dev_fd, QCOW2_SNAPSHOT_REVERT, key, flags);
 }
 
 int qc_open_image(const char *path, bool read_only, bool direct_io)
@@ -211,8 +337,9 @@ static int ofd_lock(int fd, short type, off_t byte, bool probe)
 	return probe && fl.l_type != F_UNLCK ? -EBUSY : 0;
 }
 
-int qc_lock_image(int fd, bool read_only)
+int qc_lock_image(int fd, unsigned int flags)
 {
+	bool read_only = flags & (QC_LOCK_READ_ONLY | QC_LOCK_BESIDE_WRITER);
 	/* What we hold, and what we do not let others hold. */
 	unsigned int held = 1U << QEMU_PERM_CONSISTENT_READ;
 	unsigned int unshared = 1U << QEMU_PERM_WRITE;
@@ -251,6 +378,9 @@ int qc_lock_image(int fd, bool read_only)
 			if (ret)
 				return ret;
 		}
+		/* The writer there is one of our devices: see the header. */
+		if (i == QEMU_PERM_WRITE && (flags & QC_LOCK_BESIDE_WRITER))
+			continue;
 		if (unshared & (1U << i)) {
 			ret = ofd_lock(fd, F_WRLCK, QEMU_LOCK_PERM_BASE + i,
 				       true);
@@ -259,6 +389,35 @@ int qc_lock_image(int fd, bool read_only)
 		}
 	}
 	return 0;
+}
+
+int qc_find_writer(struct qc_ctx *ctx, int fd, uint32_t *index)
+{
+	uint32_t *indexes, count, i;
+	char path[PATH_MAX + 1];
+	struct stat img, st;
+	int ret;
+
+	if (fstat(fd, &img) < 0)
+		return -errno;
+	ret = qc_list(ctx, &indexes, &count);
+	if (ret)
+		return ret;
+	ret = -ENOENT;
+	for (i = 0; i < count && ret == -ENOENT; i++) {
+		struct qcow2_info info;
+
+		if (qc_get_info(ctx, indexes[i], &info) ||
+		    (info.flags & QCOW2_INFO_READ_ONLY) ||
+		    qc_read_image_path(indexes[i], path, sizeof(path)) ||
+		    stat(path, &st) ||
+		    st.st_dev != img.st_dev || st.st_ino != img.st_ino)
+			continue;
+		*index = indexes[i];
+		ret = 0;
+	}
+	free(indexes);
+	return ret;
 }
 
 int qc_parse_device(const char *name, uint32_t *index)

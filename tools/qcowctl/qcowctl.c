@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libqcowctl.h"
@@ -39,6 +40,7 @@ struct command {
 };
 
 static const struct command *cur_cmd;
+static const char *cur_sub;	/* "create" in "qcowctl snapshot create" */
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -77,7 +79,8 @@ static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt,
 	const char *name = cur_cmd ? cur_cmd->name : NULL;
 	va_list ap;
 
-	fprintf(stderr, "qcowctl%s%s: ", name ? " " : "", name ? name : "");
+	fprintf(stderr, "qcowctl%s%s%s%s: ", name ? " " : "", name ? name : "",
+		cur_sub ? " " : "", cur_sub ? cur_sub : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -150,11 +153,12 @@ static const struct name_bit autoclear_names[] = {
 
 static const struct name_bit driver_feature_names[] = {
 	{ 0, "read" }, { 1, "compressed-zlib" }, { 2, "compressed-zstd" },
-	{ 3, "v2" }, { 4, "deferred-remove" }, { 5, "write" }, { 0, NULL },
+	{ 3, "v2" }, { 4, "deferred-remove" }, { 5, "write" },
+	{ 6, "snapshots" }, { 7, "snapshot-view" }, { 0, NULL },
 };
 
 static const struct name_bit add_flag_names[] = {
-	{ 0, "read-only" }, { 0, NULL },
+	{ 0, "read-only" }, { 1, "snapshot" }, { 0, NULL },
 };
 
 /*
@@ -252,6 +256,22 @@ static const char *image_path(uint32_t index, char *buf, size_t len)
 	return qc_read_image_path(index, buf, len) ? NULL : buf;
 }
 
+/*
+ * A snapshot ID or name from the command line: 1 to @max bytes.  0, or
+ * the usage error already reported.
+ */
+static int check_snapshot_key(const char *what, const char *key, size_t max)
+{
+	size_t len = strlen(key);
+
+	if (!len)
+		return usage_error("%s must not be empty", what);
+	if (len > max)
+		return usage_error("%s is %zu bytes long; the limit is %zu bytes",
+				   what, len, max);
+	return 0;
+}
+
 /* ---- attach ------------------------------------------------------------ */
 
 static int cmd_attach(int argc, char **argv)
@@ -260,12 +280,14 @@ static int cmd_attach(int argc, char **argv)
 		{ "read-only",  no_argument,       NULL, 'r' },
 		{ "cache-size", required_argument, NULL, 'c' },
 		{ "direct-io",  no_argument,       NULL, 'D' },
+		{ "snapshot",   required_argument, NULL, 's' },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	bool read_only = false, direct_io = false;
 	uint64_t cache_size = 0;
-	const char *image, *why;
+	const char *image, *why, *snapshot = NULL;
+	uint32_t flags;
 	struct qc_ctx ctx;
 	uint32_t index;
 	int c, fd, ret;
@@ -286,6 +308,13 @@ static int cmd_attach(int argc, char **argv)
 		case 'D':
 			direct_io = true;
 			break;
+		case 's':
+			ret = check_snapshot_key("--snapshot", optarg,
+						 QCOW2_SNAPSHOT_NAME_MAX);
+			if (ret)
+				return ret;
+			snapshot = optarg;
+			break;
 		case 'h':
 			return -1;
 		default:
@@ -297,6 +326,13 @@ static int cmd_attach(int argc, char **argv)
 	if (argc - optind > 1)
 		return usage_error("too many arguments: '%s'", argv[optind + 1]);
 	image = argv[optind];
+	qc_init(&ctx);
+	/* A snapshot view is read-only: open and lock the image as a reader. */
+	if (snapshot)
+		read_only = true;
+	flags = read_only ? QCOW2_ADD_READ_ONLY : 0;
+	if (snapshot)
+		flags |= QCOW2_ADD_SNAPSHOT;
 
 	fd = qc_open_image(image, read_only, direct_io);
 	if (fd == -EMEDIUMTYPE) {
@@ -323,7 +359,14 @@ static int cmd_attach(int argc, char **argv)
 		goto fail;
 	}
 
-	ret = qc_lock_image(fd, read_only);
+	ret = qc_lock_image(fd, read_only ? QC_LOCK_READ_ONLY : 0);
+	/*
+	 * A snapshot view of an image that one of our devices has open
+	 * read-write: that device's write lock is no conflict.
+	 */
+	if (ret == -EBUSY && snapshot && !qc_open_control(&ctx) &&
+	    !qc_find_writer(&ctx, fd, &index))
+		ret = qc_lock_image(fd, QC_LOCK_BESIDE_WRITER);
 	if (ret == -EBUSY) {
 		errmsg("%s: cannot lock image: it is in use by another process (qemu?)",
 		       image);
@@ -333,16 +376,18 @@ static int cmd_attach(int argc, char **argv)
 		goto fail;
 	}
 
-	qc_init(&ctx);
 	if (open_control(&ctx))
 		goto fail;
-	ret = qc_add(&ctx, fd, read_only ? QCOW2_ADD_READ_ONLY : 0, cache_size,
-		     &index);
+	ret = qc_add(&ctx, fd, flags, cache_size, snapshot, 0, &index);
 	qc_close(&ctx);
 	if (ret) {
 		const char *hint = ioctl_hint(-ret);
 
-		if (ret == -EOPNOTSUPP && read_only)
+		if (snapshot && ret == -ENOENT)
+			hint = "no such snapshot";
+		else if (snapshot && ret == -E2BIG)
+			hint = "the loaded driver has no snapshot views; is it older than qcowctl?";
+		else if (ret == -EOPNOTSUPP && read_only)
 			hint = "see dmesg for the feature the driver refused";
 		else if (ret == -EOPNOTSUPP)
 			hint = "see dmesg for the feature the driver refused; try --read-only";
@@ -362,6 +407,7 @@ static int cmd_attach(int argc, char **argv)
 	printf("%s%u\n", QCOW2_DEVICE_PREFIX, index);
 	return EXIT_OK;
 fail:
+	qc_close(&ctx);
 	close(fd);
 	return EXIT_FAIL;
 }
@@ -887,6 +933,332 @@ static int cmd_features(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- snapshot ---------------------------------------------------------- */
+
+enum snap_op { SNAP_CREATE, SNAP_LIST, SNAP_DELETE, SNAP_REVERT };
+
+/* Hints for what the snapshot ioctls answer. */
+static const char *snapshot_hint(enum snap_op op, int err)
+{
+	switch (err) {
+	case ENOENT:
+		return "no such snapshot";
+	case EBUSY:
+		if (op == SNAP_REVERT)
+			return "device is in use; unmount it first, or detach a view of the snapshot";
+		if (op == SNAP_DELETE)
+			return "a snapshot view shows it; detach the view first";
+		return "see dmesg";
+	case EROFS:
+		return "device is read-only";
+	case ENOTTY:
+		return "driver too old for snapshots";
+	case EFBIG:
+		return "the image holds as many snapshots as qcow2 allows";
+	case EOPNOTSUPP:
+	case EINVAL:
+	case ENAMETOOLONG:
+		return "see dmesg";
+	default:
+		return device_hint(err);
+	}
+}
+
+/*
+ * DEVICE operand: the index and "/dev/qcowN" in @dev.  0, or the usage
+ * error already reported.
+ */
+static int parse_device_arg(const char *arg, uint32_t *index, char *dev,
+			    size_t len)
+{
+	if (qc_parse_device(arg, index))
+		return usage_error(BAD_DEVICE_FMT, arg);
+	snprintf(dev, len, "%s%u", QCOW2_DEVICE_PREFIX, *index);
+	return 0;
+}
+
+/* Exactly @n operands left after the options; else a usage error. */
+static int want_operands(int argc, char **argv, int n, const char *missing)
+{
+	if (argc - optind < n)
+		return usage_error("missing %s", missing);
+	if (argc - optind > n)
+		return usage_error("too many arguments: '%s'", argv[optind + n]);
+	return 0;
+}
+
+static int open_device(const char *dev, uint32_t index)
+{
+	int fd = qc_open_device(index);
+
+	if (fd < 0)
+		report(dev, "cannot open device", -fd,
+		       fd == -EACCES || fd == -EPERM ? "are you root?" :
+		       device_hint(-fd));
+	return fd;
+}
+
+static int snapshot_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "freeze", no_argument, NULL, 'F' },
+		{ "help",   no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char dev[32], id[QCOW2_SNAPSHOT_ID_MAX + 1];
+	uint32_t index, flags = 0;
+	const char *name;
+	int c, fd, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			flags |= QCOW2_SNAP_CREATE_FREEZE;
+			break;
+		case 'h':
+			return -1;
+		default:
+			return try_help();
+		}
+	}
+	ret = want_operands(argc, argv, 2,
+			    optind < argc ? "NAME" : "DEVICE and NAME");
+	if (ret)
+		return ret;
+	ret = parse_device_arg(argv[optind], &index, dev, sizeof(dev));
+	if (ret)
+		return ret;
+	name = argv[optind + 1];
+	ret = check_snapshot_key("NAME", name, QCOW2_SNAPSHOT_NAME_MAX);
+	if (ret)
+		return ret;
+
+	fd = open_device(dev, index);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = qc_snapshot_create(fd, name, flags, id);
+	close(fd);
+	if (ret) {
+		report(dev, "cannot create snapshot", -ret,
+		       snapshot_hint(SNAP_CREATE, -ret));
+		return EXIT_FAIL;
+	}
+	printf("%s\n", id);
+	return EXIT_OK;
+}
+
+/* "Snapshot list:" as qemu-img snapshot -l (QEMU 7 and 8) prints it. */
+static void snapshot_list_text(const struct qcow2_snapshot_entry *e,
+			       uint32_t count)
+{
+	uint32_t i;
+
+	/* qemu-img prints nothing at all for an image without snapshots. */
+	if (!count)
+		return;
+	printf("Snapshot list:\n%-10s%-17s%8s%20s%13s%11s\n",
+	       "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
+	for (i = 0; i < count; i++, e++) {
+		char size[32], date[32], clock[48], icount[24] = "";
+		uint64_t secs = e->vm_clock_nsec / 1000000000;
+		time_t t = e->date_sec;
+		struct tm tm;
+
+		size_to_qemu(e->vm_state_size, size, sizeof(size));
+		if (!localtime_r(&t, &tm) ||
+		    !strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm))
+			snprintf(date, sizeof(date), "%" PRIu64,
+				 (uint64_t)e->date_sec);
+		snprintf(clock, sizeof(clock), "%02" PRIu64 ":%02u:%02u.%03u",
+			 secs / 3600, (unsigned int)(secs / 60 % 60),
+			 (unsigned int)(secs % 60),
+			 (unsigned int)(e->vm_clock_nsec / 1000000 % 1000));
+		/* -1: not recorded (disk-only snapshots, old images) */
+		if (e->icount != -1)
+			snprintf(icount, sizeof(icount), "%" PRId64,
+				 (int64_t)e->icount);
+		printf("%-9s %-16s %8s%20s%13s%11s\n", e->id, e->name, size,
+		       date, clock, icount);
+	}
+}
+
+/*
+ * An array of objects with the keys of qemu-img info's "snapshots",
+ * which splits the guest clock into vm-clock-sec and vm-clock-nsec, plus
+ * disk-size; icount is null where qemu-img leaves it out.
+ */
+static void snapshot_list_json(const struct qcow2_snapshot_entry *e,
+			       uint32_t count)
+{
+	uint32_t i;
+
+	printf("[%s", count ? "\n" : "");
+	for (i = 0; i < count; i++, e++) {
+		struct json_obj o = { .sep = ",\n    ", .first = true };
+
+		fputs("  {\n    ", stdout);
+		json_str(&o, "id", e->id);
+		json_str(&o, "name", e->name);
+		json_u64(&o, "date-sec", e->date_sec);
+		json_u64(&o, "date-nsec", e->date_nsec);
+		json_u64(&o, "vm-clock-sec", e->vm_clock_nsec / 1000000000);
+		json_u64(&o, "vm-clock-nsec", e->vm_clock_nsec % 1000000000);
+		json_u64(&o, "vm-state-size", e->vm_state_size);
+		json_u64(&o, "disk-size", e->disk_size);
+		json_key(&o, "icount");
+		if (e->icount == -1)
+			fputs("null", stdout);
+		else
+			printf("%" PRId64, (int64_t)e->icount);
+		printf("\n  }%s\n", i + 1 < count ? "," : "");
+	}
+	puts("]");
+}
+
+static int snapshot_list(int argc, char **argv)
+{
+	struct qcow2_snapshot_entry *entries;
+	uint32_t index, count;
+	char dev[32];
+	bool json;
+	int fd, ret;
+
+	ret = parse_json_opts(argc, argv, &json);
+	if (ret)
+		return ret;
+	ret = want_operands(argc, argv, 1, "DEVICE");
+	if (!ret)
+		ret = parse_device_arg(argv[optind], &index, dev, sizeof(dev));
+	if (ret)
+		return ret;
+
+	fd = open_device(dev, index);
+	if (fd < 0)
+		return EXIT_FAIL;
+	ret = qc_snapshot_list(fd, &entries, &count);
+	close(fd);
+	if (ret) {
+		report(dev, "cannot list snapshots", -ret,
+		       snapshot_hint(SNAP_LIST, -ret));
+		return EXIT_FAIL;
+	}
+	if (json)
+		snapshot_list_json(entries, count);
+	else
+		snapshot_list_text(entries, count);
+	free(entries);
+	return EXIT_OK;
+}
+
+/* delete and revert: [--id|--name] DEVICE ID|NAME */
+static int snapshot_ref(int argc, char **argv, enum snap_op op)
+{
+	static const struct option opts[] = {
+		{ "id",   no_argument, NULL, 'I' },
+		{ "name", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *key, *what = "ID|NAME";
+	size_t max = QCOW2_SNAPSHOT_NAME_MAX;
+	uint32_t index, flags = 0;
+	char dev[32];
+	int c, fd, ret;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'I':
+			flags |= QCOW2_SNAP_BY_ID;
+			break;
+		case 'N':
+			flags |= QCOW2_SNAP_BY_NAME;
+			break;
+		case 'h':
+			return -1;
+		default:
+			return try_help();
+		}
+	}
+	if (flags == (QCOW2_SNAP_BY_ID | QCOW2_SNAP_BY_NAME))
+		return usage_error("--id and --name exclude each other");
+	if (flags == QCOW2_SNAP_BY_ID) {
+		what = "ID";
+		max = QCOW2_SNAPSHOT_ID_MAX;
+	} else if (flags == QCOW2_SNAP_BY_NAME) {
+		what = "NAME";
+	}
+	ret = want_operands(argc, argv, 2, optind < argc ? what : "DEVICE");
+	if (ret)
+		return ret;
+	ret = parse_device_arg(argv[optind], &index, dev, sizeof(dev));
+	if (ret)
+		return ret;
+	key = argv[optind + 1];
+	ret = check_snapshot_key(what, key, max);
+	if (ret)
+		return ret;
+
+	fd = open_device(dev, index);
+	if (fd < 0)
+		return EXIT_FAIL;
+	if (op == SNAP_DELETE)
+		ret = qc_snapshot_delete(fd, key, flags);
+	else
+		ret = qc_snapshot_revert(fd, key, flags);
+	close(fd);
+	if (ret) {
+		char what_failed[QCOW2_SNAPSHOT_NAME_MAX + 64];
+
+		snprintf(what_failed, sizeof(what_failed), "cannot %s snapshot '%s'",
+			 op == SNAP_DELETE ? "delete" : "revert to", key);
+		report(dev, what_failed, -ret, snapshot_hint(op, -ret));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int snapshot_delete(int argc, char **argv)
+{
+	return snapshot_ref(argc, argv, SNAP_DELETE);
+}
+
+static int snapshot_revert(int argc, char **argv)
+{
+	return snapshot_ref(argc, argv, SNAP_REVERT);
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} subs[] = {
+		{ "create", snapshot_create },
+		{ "list",   snapshot_list },
+		{ "delete", snapshot_delete },
+		{ "revert", snapshot_revert },
+	};
+	static char progname[48];
+	size_t i;
+
+	if (argc < 2)
+		return usage_error("missing snapshot command (create, list, delete or revert)");
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return -1;
+	for (i = 0; i < ARRAY_SIZE(subs); i++) {
+		if (strcmp(argv[1], subs[i].name))
+			continue;
+		/* getopt names "qcowctl snapshot create" in its messages. */
+		snprintf(progname, sizeof(progname), "qcowctl snapshot %s",
+			 subs[i].name);
+		argv[1] = progname;
+		cur_sub = subs[i].name;
+		optind = 0;
+		return subs[i].run(argc - 1, argv + 1);
+	}
+	return usage_error("unknown snapshot command '%s'", argv[1]);
+}
+
 /* ---- command table, help, main ----------------------------------------- */
 
 static int cmd_help(int argc, char **argv);
@@ -894,9 +1266,12 @@ static int cmd_help(int argc, char **argv);
 static const struct command commands[] = {
 	{
 		"attach", cmd_attach,
-		"[--read-only] [--cache-size SIZE] [--direct-io] IMAGE",
+		"[--read-only] [--cache-size SIZE] [--direct-io] IMAGE\n"
+		"--snapshot ID|NAME [--cache-size SIZE] [--direct-io] IMAGE",
 		"Map the qcow2 file IMAGE as a new /dev/qcowN and print its name.",
 		" -r, --read-only        expose the image read-only\n"
+		"     --snapshot ID|NAME expose snapshot ID|NAME of IMAGE, read-only\n"
+		"                        (implies --read-only)\n"
 		"     --cache-size SIZE  L2 cache of the device, in bytes or with a\n"
 		"                        K, M, G or T suffix (powers of 1024);\n"
 		"                        default: the module's l2_cache_size\n"
@@ -927,6 +1302,21 @@ static const struct command commands[] = {
 		"[--json]",
 		"Show what the loaded driver supports.",
 		" -J, --json             use JSON output format\n",
+	},
+	{
+		"snapshot", cmd_snapshot,
+		"create [--freeze] DEVICE NAME\n"
+		"list [--json] DEVICE\n"
+		"delete [--id|--name] DEVICE ID|NAME\n"
+		"revert [--id|--name] DEVICE ID|NAME",
+		"Create, list, delete or revert to internal snapshots of DEVICE.\n"
+		"create prints the new snapshot's ID.  ID|NAME is looked up as an\n"
+		"ID first and then as a name, like qemu-img snapshot does.",
+		"     --freeze           (create) freeze the file system mounted\n"
+		"                        on DEVICE while the snapshot is taken\n"
+		" -J, --json             (list) use JSON output format\n"
+		"     --id               (delete, revert) ID|NAME is an ID\n"
+		"     --name             (delete, revert) ID|NAME is a name\n",
 	},
 	{
 		"help", cmd_help,

@@ -86,6 +86,21 @@ void size_to_human(uint64_t bytes, char *buf, size_t len)
 			 units[exp]);
 }
 
+void size_to_qemu(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei" };
+	/* Scaled by 1024/1000 so that 1000..1023 of a unit already step up. */
+	double x = bytes / (1000.0 / 1024.0);
+	unsigned int i = 0;
+
+	while (i < ARRAY_SIZE(units) - 1 &&
+	       x >= (double)(1ULL << (10 * (i + 1))))
+		i++;
+	/* "%.3g", as QEMU: 999.9 KiB rounds to "1e+03 KiB" there too. */
+	snprintf(buf, len, "%.3g %sB",
+		 (double)bytes / (double)(1ULL << (10 * i)), units[i]);
+}
+
 /* Length of the well-formed UTF-8 sequence at @p, or 0 if there is none. */
 static size_t utf8_seq_len(const unsigned char *p)
 {

@@ -23,6 +23,13 @@ int parse_size(const char *str, uint64_t *res);
 /* lsblk style: "512B", "4K", "1.5G".  Always NUL-terminates @buf. */
 void size_to_human(uint64_t bytes, char *buf, size_t len);
 
+/*
+ * As qemu-img prints sizes (QEMU's size_to_str()): three significant
+ * digits and a binary unit, "0 B", "1.5 KiB", "118 MiB"; the unit steps
+ * up once the number would reach 1000.  Always NUL-terminates @buf.
+ */
+void size_to_qemu(uint64_t bytes, char *buf, size_t len);
+
 /* Write @str as a JSON string literal, quotes included. */
 void json_print_string(FILE *out, const char *str);
 

@@ -53,6 +53,17 @@ static void human(uint64_t bytes, const char *want)
 		printf("# got '%s'\n", buf);
 }
 
+static void qemu_size(uint64_t bytes, const char *want)
+{
+	char buf[32], name[64];
+
+	size_to_qemu(bytes, buf, sizeof(buf));
+	snprintf(name, sizeof(name), "%" PRIu64 " -> %s", bytes, want);
+	result(!strcmp(buf, want), "size_to_qemu", name);
+	if (strcmp(buf, want))
+		printf("# got '%s'\n", buf);
+}
+
 static void json(const char *name, const char *in, const char *want)
 {
 	char *buf = NULL;
@@ -112,6 +123,17 @@ int main(void)
 	human((10ULL << 30) - 1, "10G");
 	human((1ULL << 20) - 1, "1M");
 	human(UINT64_MAX, "16E");
+
+	/* What qemu-img snapshot -l prints in its VM SIZE column. */
+	qemu_size(0, "0 B");
+	qemu_size(999, "999 B");
+	qemu_size(1000, "0.977 KiB");
+	qemu_size(1024, "1 KiB");
+	qemu_size(1536, "1.5 KiB");
+	qemu_size(123456789, "118 MiB");
+	qemu_size(1023999, "1e+03 KiB");	/* QEMU's "%.3g" quirk */
+	qemu_size(1ULL << 30, "1 GiB");
+	qemu_size(UINT64_MAX, "16 EiB");
 
 	json("plain", "/srv/a.qcow2", "\"/srv/a.qcow2\"");
 	json("empty", "", "\"\"");
