@@ -65,8 +65,13 @@ static long qcow2_ctl_add(struct qcow2_ctl_add __user *uarg)
 						    QCOW2_SNAP_BY_NAME))
 		return -EINVAL;
 	if (arg.flags & QCOW2_ADD_SNAPSHOT) {
-		pr_info("attach: snapshot views are not supported yet\n");
-		return -EOPNOTSUPP;
+		ret = strnlen(arg.snapshot, sizeof(arg.snapshot));
+		if (ret == sizeof(arg.snapshot))
+			return -ENAMETOOLONG;
+		if (!ret)
+			return -EINVAL;
+	} else if (memchr_inv(arg.snapshot, 0, sizeof(arg.snapshot))) {
+		return -EINVAL;
 	}
 
 	file = fget(arg.fd);
@@ -103,7 +108,8 @@ static long qcow2_ctl_add(struct qcow2_ctl_add __user *uarg)
 		}
 	}
 
-	ret = qcow2_dev_add(file, arg.flags, arg.cache_size, arg.index);
+	ret = qcow2_dev_add(file, arg.flags, arg.cache_size, arg.index,
+			    arg.snapshot, arg.snapshot_flags);
 	if (ret < 0)
 		goto out_put_file;
 	/* The device owns the file reference now. */
@@ -188,7 +194,7 @@ static long qcow2_ctl_get_features(struct qcow2_features __user *uarg)
 	arg.features = QCOW2_FEAT_READ | QCOW2_FEAT_COMPRESSED_ZLIB |
 		       QCOW2_FEAT_COMPRESSED_ZSTD | QCOW2_FEAT_V2 |
 		       QCOW2_FEAT_DEFERRED_REMOVE | QCOW2_FEAT_WRITE |
-		       QCOW2_FEAT_SNAPSHOTS;
+		       QCOW2_FEAT_SNAPSHOTS | QCOW2_FEAT_SNAPSHOT_VIEW;
 	arg.add_flags = QCOW2_ADD_FLAGS_ALL;
 	return qcow2_copy_result(uarg, &arg, sizeof(arg));
 }

@@ -16,16 +16,19 @@
 /**
  * qcow2_map() - find where a guest offset lives
  * @img: the image
+ * @view: the snapshot a view device shows, or NULL for the active state
  * @guest_offset: byte offset on the device, < virtual size
  * @map: the decoded L2 entry of the cluster holding @guest_offset
  *
  * Context: process context, may sleep (L2 cache miss).
  * Return: 0, -EIO for corrupt metadata, or an I/O error.
  */
-int qcow2_map(struct qcow2_image *img, u64 guest_offset,
-	      struct qcow2_mapping *map)
+int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
+	      u64 guest_offset, struct qcow2_mapping *map)
 {
 	const struct qcow2_layout *lay = &img->lay;
+	const __be64 *l1 = view ? view->l1 : img->l1;
+	u32 l1_size = view ? view->l1_size : lay->l1_size;
 	u64 l1_index = qcow2_l1_index(lay, guest_offset);
 	u64 l2_index = qcow2_l2_index(lay, guest_offset);
 	unsigned int per_slice = img->cache.slice_size / sizeof(u64);
@@ -35,10 +38,10 @@ int qcow2_map(struct qcow2_image *img, u64 guest_offset,
 
 	memset(map, 0, sizeof(*map));
 	map->type = QCOW2_CLUSTER_UNALLOCATED;
-	if (l1_index >= lay->l1_size)
+	if (l1_index >= l1_size)
 		return 0;
 
-	ret = qcow2_decode_l1_entry(lay, be64_to_cpu(img->l1[l1_index]),
+	ret = qcow2_decode_l1_entry(lay, be64_to_cpu(READ_ONCE(l1[l1_index])),
 				    &l2_offset, &why);
 	if (ret)
 		return qcow2_corruption(img, why, lay->l1_table_offset +
@@ -175,6 +178,7 @@ void qcow2_data_io(struct qcow2_image *img, struct qcow2_cmd *cmd,
 /**
  * qcow2_extent() - the clusters from @pos on that map the same way
  * @img: the image
+ * @view: the snapshot shown, or NULL for the active state
  * @pos: guest offset
  * @max: bytes wanted at most
  * @map: the mapping of the cluster holding @pos
@@ -183,15 +187,15 @@ void qcow2_data_io(struct qcow2_image *img, struct qcow2_cmd *cmd,
  *
  * Return: 0 or the error of mapping @pos.
  */
-int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
-		 struct qcow2_mapping *map, u64 *len)
+int qcow2_extent(struct qcow2_image *img, const struct qcow2_view *view,
+		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len)
 {
 	u64 cs = img->lay.cluster_size;
 	struct qcow2_mapping next;
 	u64 n;
 	int ret;
 
-	ret = qcow2_map(img, pos, map);
+	ret = qcow2_map(img, view, pos, map);
 	if (ret)
 		return ret;
 	n = min(max, cs - (pos & (cs - 1)));
@@ -200,7 +204,7 @@ int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
 		return 0;
 	}
 	while (n < max) {
-		ret = qcow2_map(img, pos + n, &next);
+		ret = qcow2_map(img, view, pos + n, &next);
 		if (ret)
 			break;	/* the next extent reports it */
 		if (map->type == QCOW2_CLUSTER_NORMAL) {
@@ -278,7 +282,7 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
 	}
 
 	while (pos < end) {
-		ret = qcow2_extent(img, pos, end - pos, &map, &len);
+		ret = qcow2_extent(img, dev->view, pos, end - pos, &map, &len);
 		if (ret) {
 			qcow2_cmd_set_error(cmd, ret);
 			return;

@@ -6,6 +6,7 @@
  * Removal follows loop's lesson: a device that is open when its removal
  * is asked for refuses new opens and goes away on its last close.
  */
+#include <linux/file.h>
 #include <linux/idr.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -34,6 +35,13 @@ static struct workqueue_struct *qcow2_remove_wq;
  */
 DEFINE_MUTEX(qcow2_ctl_mutex);
 DEFINE_IDR(qcow2_index_idr);
+
+/*
+ * Open images, one per image file: every device of a file (its writer,
+ * read-only devices, snapshot views) shares it, so the image's metadata
+ * has one owner.  Protected by qcow2_ctl_mutex.
+ */
+static LIST_HEAD(qcow2_images);
 
 static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 				   const struct blk_mq_queue_data *bd)
@@ -223,19 +231,25 @@ static int qcow2_ioctl_snapshot_ref(struct qcow2_dev *dev, unsigned int cmd,
 
 	/*
 	 * Revert changes the whole disk under its users: only the caller may
-	 * have it open, and open_mutex keeps new openers out meanwhile.
+	 * have it open, no other device may share the image (a read-only
+	 * device of the active state reads its L1), and the two mutexes keep
+	 * new openers and new devices out meanwhile.
 	 */
+	mutex_lock(&qcow2_ctl_mutex);
 	mutex_lock(&disk->open_mutex);
-	if (disk_openers(disk) > 1) {
+	if (disk_openers(disk) > 1 || dev->img->users > 1) {
 		mutex_unlock(&disk->open_mutex);
-		pr_info("%s: revert refused: the device is in use\n",
-			disk->disk_name);
+		mutex_unlock(&qcow2_ctl_mutex);
+		pr_info("%s: revert refused: %s\n", disk->disk_name,
+			disk_openers(disk) > 1 ? "the device is in use" :
+			"the image is attached as another device too");
 		return -EBUSY;
 	}
 	blk_mq_freeze_queue(disk->queue);
 	ret = qcow2_snapshot_revert(dev->img, arg.key, arg.flags, &size);
 	blk_mq_unfreeze_queue(disk->queue);
 	mutex_unlock(&disk->open_mutex);
+	mutex_unlock(&qcow2_ctl_mutex);
 	if (size >> SECTOR_SHIFT != get_capacity(disk))
 		set_capacity_and_notify(disk, size >> SECTOR_SHIFT);
 	/* The caller's page cache holds the old contents. */
@@ -291,15 +305,33 @@ static const struct block_device_operations qcow2_fops = {
 	.free_disk	= qcow2_free_disk,
 };
 
+/* Drop a device's use of its image; the last user closes it. */
+static void qcow2_dev_put_image(struct qcow2_dev *dev)
+{
+	struct qcow2_image *img = dev->img;
+	bool last;
+
+	qcow2_view_close(img, dev->view);
+	dev->view = NULL;
+	if (dev->writer)
+		qcow2_image_shutdown(img);
+	mutex_lock(&qcow2_ctl_mutex);
+	last = !--img->users;
+	if (last)
+		list_del(&img->node);
+	mutex_unlock(&qcow2_ctl_mutex);
+	if (last)
+		qcow2_image_close(img);
+	dev->img = NULL;
+}
+
 /* Tear down a device nobody can open any more; it is out of the idr. */
 static void qcow2_dev_destroy(struct qcow2_dev *dev)
 {
 	del_gendisk(dev->disk);
 	destroy_workqueue(dev->wq);
 	blk_mq_free_tag_set(&dev->tag_set);
-	qcow2_image_shutdown(dev->img);
-	qcow2_image_close(dev->img);
-	dev->img = NULL;
+	qcow2_dev_put_image(dev);
 	put_disk(dev->disk);	/* frees dev through ->free_disk */
 }
 
@@ -314,45 +346,108 @@ static void qcow2_remove_work(struct work_struct *work)
 	qcow2_dev_destroy(dev);
 }
 
+/* The image of a file attached already, found by inode. */
+static struct qcow2_image *qcow2_find_image(struct file *file)
+{
+	struct qcow2_image *img;
+
+	lockdep_assert_held(&qcow2_ctl_mutex);
+	list_for_each_entry(img, &qcow2_images, node)
+		if (file_inode(img->file) == file_inode(file))
+			return img;
+	return NULL;
+}
+
+/*
+ * Find the open image of @file or open it; the device gets one use of it.
+ * A writer must be the image's only user.
+ */
+static int qcow2_get_image(struct file *file, bool read_only, u64 cache_size,
+			   struct qcow2_image **imgp, bool *shared)
+{
+	struct qcow2_image *img;
+	int ret;
+
+	lockdep_assert_held(&qcow2_ctl_mutex);
+	img = qcow2_find_image(file);
+	if (img) {
+		if (!read_only) {
+			pr_err("attach %pD: the image is attached already; attach it read-only, or detach the other device\n",
+			       file);
+			return -EBUSY;
+		}
+		img->users++;
+		*shared = true;
+		*imgp = img;
+		return 0;
+	}
+	ret = qcow2_image_open(file, read_only, cache_size, &img);
+	if (ret)
+		return ret;
+	img->users = 1;
+	list_add(&img->node, &qcow2_images);
+	*shared = false;
+	*imgp = img;
+	return 0;
+}
+
 /**
  * qcow2_dev_add() - create /dev/qcowN for an image file
- * @file: the image; the caller's reference is kept by the device on
- *	success and left to the caller on failure
+ * @file: the image; the caller's reference is kept by the device (or
+ *	dropped, when the image is attached already) on success and left to
+ *	the caller on failure
  * @flags: QCOW2_ADD_* flags, already validated
  * @cache_size: L2 cache bytes, 0 for the default
  * @want_index: N wanted, or QCOW2_INDEX_ANY
+ * @snapshot: with QCOW2_ADD_SNAPSHOT, the ID or name of the snapshot shown
+ * @snapshot_flags: QCOW2_SNAP_BY_* lookup flags
+ *
+ * Every device of one image file shares one open image.  It has at most
+ * one writer, which must be its only device when it attaches; read-only
+ * devices and snapshot views may join it later.
  *
  * Context: process context; takes qcow2_ctl_mutex.
  * Return: the new index, or a negative errno.
  */
 int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
-		  u32 want_index)
+		  u32 want_index, const char *snapshot,
+		  unsigned int snapshot_flags)
 {
-	bool read_only = flags & QCOW2_ADD_READ_ONLY;
+	bool read_only = flags & (QCOW2_ADD_READ_ONLY | QCOW2_ADD_SNAPSHOT);
 	struct qcow2_limits lim = {};
 	struct qcow2_image *img;
 	struct qcow2_dev *dev;
 	struct gendisk *disk;
+	bool shared;
 	int index, ret;
 
 	if (!cache_size)
 		cache_size = READ_ONCE(qcow2_default_cache_size);
 
-	ret = qcow2_image_open(file, read_only, cache_size, &img);
+	mutex_lock(&qcow2_ctl_mutex);
+	ret = qcow2_get_image(file, read_only, cache_size, &img, &shared);
 	if (ret)
-		return ret;
+		goto out_unlock_early;
 
 	dev = kzalloc(sizeof(*dev), GFP_KERNEL);
 	if (!dev) {
 		ret = -ENOMEM;
-		goto out_close_image;
+		goto out_put_image;
 	}
 	dev->img = img;
 	dev->read_only = read_only;
+	dev->writer = !read_only;
 	dev->state = QCOW2_BOUND;
 	INIT_WORK(&dev->remove_work, qcow2_remove_work);
+	if (flags & QCOW2_ADD_SNAPSHOT) {
+		ret = qcow2_view_open(img, snapshot, snapshot_flags, &dev->view);
+		if (ret) {
+			pr_err("attach %pD: snapshot %s: %s\n", file, snapshot,
+			       ret == -ENOENT ? "not found" : "cannot be read");
+			goto out_free_dev;
+		}
+	}
 
-	mutex_lock(&qcow2_ctl_mutex);
 	if (want_index == QCOW2_INDEX_ANY)
 		index = idr_alloc(&qcow2_index_idr, dev, 0,
 				  (MINORMASK + 1) >> QCOW2_PART_BITS,
@@ -366,10 +461,11 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 		index = want_index == QCOW2_INDEX_ANY ? -ENOSPC : -EEXIST;
 	if (index < 0) {
 		ret = index;
-		goto out_unlock;
+		goto out_close_view;
 	}
 	dev->index = index;
-	snprintf(img->name, sizeof(img->name), "qcow%d", index);
+	if (!shared)
+		snprintf(img->name, sizeof(img->name), "qcow%d", index);
 
 	dev->wq = alloc_workqueue("qcow2-%d",
 				  WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
@@ -412,8 +508,9 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 	disk->minors = 1 << QCOW2_PART_BITS;
 	disk->fops = &qcow2_fops;
 	disk->private_data = dev;
-	strscpy(disk->disk_name, img->name, sizeof(disk->disk_name));
-	set_capacity(disk, img->lay.size >> SECTOR_SHIFT);
+	snprintf(disk->disk_name, sizeof(disk->disk_name), "qcow%d", index);
+	set_capacity(disk, (dev->view ? dev->view->size : img->lay.size) >>
+		     SECTOR_SHIFT);
 	set_disk_ro(disk, read_only);
 
 	ret = device_add_disk(NULL, disk, qcow2_disk_groups);
@@ -421,9 +518,13 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 		goto out_put_disk;
 	mutex_unlock(&qcow2_ctl_mutex);
 
-	pr_info("%s: attached %pD (%llu bytes, %llu-byte clusters, v%u)%s\n",
-		img->name, file, img->lay.size, img->lay.cluster_size,
-		img->lay.version, read_only ? ", read-only" : "");
+	pr_info("%s: attached %pD (%llu bytes, %llu-byte clusters, v%u)%s%s%s\n",
+		disk->disk_name, file, img->lay.size, img->lay.cluster_size,
+		img->lay.version, read_only ? ", read-only" : "",
+		dev->view ? ", snapshot " : "", dev->view ? dev->view->id : "");
+	/* The device uses the image's own file reference. */
+	if (shared)
+		fput(file);
 	return index;
 
 out_put_disk:
@@ -436,13 +537,19 @@ out_destroy_wq:
 	destroy_workqueue(dev->wq);
 out_remove_idr:
 	idr_remove(&qcow2_index_idr, dev->index);
-out_unlock:
-	mutex_unlock(&qcow2_ctl_mutex);
+out_close_view:
+	qcow2_view_close(img, dev->view);
+out_free_dev:
 	kfree(dev);
-	/* The caller keeps its reference to @file on failure. */
-	img->file = NULL;
-out_close_image:
-	qcow2_image_close(img);
+out_put_image:
+	if (!--img->users) {
+		list_del(&img->node);
+		/* The caller keeps its reference to @file on failure. */
+		img->file = NULL;
+		qcow2_image_close(img);
+	}
+out_unlock_early:
+	mutex_unlock(&qcow2_ctl_mutex);
 	return ret;
 }
 
@@ -525,8 +632,10 @@ void qcow2_dev_fill_info(struct qcow2_dev *dev, struct qcow2_info *info)
 		info->flags |= QCOW2_INFO_CORRUPT;
 	if (READ_ONCE(dev->state) != QCOW2_BOUND)
 		info->flags |= QCOW2_INFO_REMOVING;
+	if (dev->view)
+		info->flags |= QCOW2_INFO_SNAPSHOT_VIEW;
 	info->version = lay->version;
-	info->virtual_size = lay->size;
+	info->virtual_size = dev->view ? dev->view->size : lay->size;
 	info->cluster_bits = lay->cluster_bits;
 	info->refcount_order = lay->refcount_order;
 	info->compression_type = lay->compression_type;

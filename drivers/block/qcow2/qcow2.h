@@ -149,6 +149,7 @@ enum {
 
 /**
  * struct qcow2_image - an open, validated image
+ * @node: in the list of open images (main.c)
  * @file: the image file (our own reference)
  * @lay: the validated header
  * @read_only: no write ever reaches the file
@@ -179,11 +180,13 @@ enum {
  *	requests of the previous epoch to finish; under @meta_lock
  * @io_epoch: epoch new requests count themselves in
  * @io_count: requests in flight per epoch (see qcow2_io_start())
+ * @users: devices using the image; changed under qcow2_ctl_mutex
  * @decomp: decompression state
  * @corrupt_logged: a corruption message was printed (print it once)
  * @name: short name for messages, "qcowN"
  */
 struct qcow2_image {
+	struct list_head node;
 	struct file *file;
 	struct qcow2_layout lay;
 	bool read_only;
@@ -207,6 +210,7 @@ struct qcow2_image {
 	struct qcow2_free_list frees_old;
 	unsigned int io_epoch;
 	atomic_t io_count[2];
+	unsigned int users;
 	struct qcow2_decomp decomp;
 	bool corrupt_logged;
 	char name[DISK_NAME_LEN];
@@ -217,6 +221,20 @@ struct qcow2_inflight {
 	wait_queue_head_t wq;
 	bool done;
 	refcount_t ref;
+};
+
+/**
+ * struct qcow2_view - what a snapshot view device shows
+ * @l1: the snapshot's L1 table, big endian, read at attach
+ * @l1_size: its entries
+ * @size: the snapshot's disk size
+ * @id: the snapshot's ID, to find it again at detach
+ */
+struct qcow2_view {
+	__be64 *l1;
+	u32 l1_size;
+	u64 size;
+	char *id;
 };
 
 enum qcow2_dev_state {
@@ -233,7 +251,9 @@ enum qcow2_dev_state {
  * @read_only: the device is read-only
  * @disk: the gendisk
  * @tag_set: blk-mq tag set
- * @img: the image
+ * @img: the image, shared by every device of the same image file
+ * @view: the snapshot shown by a view device, else NULL
+ * @writer: this device writes the image (the image's only writer)
  * @wq: workqueue running requests (reclaim-safe)
  * @remove_work: deferred removal after the last close
  */
@@ -244,6 +264,8 @@ struct qcow2_dev {
 	struct gendisk *disk;
 	struct blk_mq_tag_set tag_set;
 	struct qcow2_image *img;
+	struct qcow2_view *view;
+	bool writer;
 	struct workqueue_struct *wq;
 	struct work_struct remove_work;
 };
@@ -289,7 +311,8 @@ extern unsigned long qcow2_default_cache_size;
 extern struct mutex qcow2_ctl_mutex;
 extern struct idr qcow2_index_idr;
 int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
-		  u32 want_index);
+		  u32 want_index, const char *snapshot,
+		  unsigned int snapshot_flags);
 int qcow2_dev_remove(u32 index, bool *deferred);
 void qcow2_dev_fill_info(struct qcow2_dev *dev, struct qcow2_info *info);
 
@@ -366,10 +389,10 @@ void qcow2_discard_rq(struct qcow2_dev *dev, struct request *rq,
 		      struct qcow2_cmd *cmd);
 
 /* io.c */
-int qcow2_map(struct qcow2_image *img, u64 guest_offset,
-	      struct qcow2_mapping *map);
-int qcow2_extent(struct qcow2_image *img, u64 pos, u64 max,
-		 struct qcow2_mapping *map, u64 *len);
+int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
+	      u64 guest_offset, struct qcow2_mapping *map);
+int qcow2_extent(struct qcow2_image *img, const struct qcow2_view *view,
+		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len);
 void qcow2_handle_cmd(struct work_struct *work);
 void qcow2_complete_rq(struct request *rq);
 void qcow2_cmd_set_error(struct qcow2_cmd *cmd, int err);
@@ -398,6 +421,9 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *key,
 			  unsigned int flags);
 int qcow2_snapshot_revert(struct qcow2_image *img, const char *key,
 			  unsigned int flags, u64 *new_size);
+int qcow2_view_open(struct qcow2_image *img, const char *key,
+		    unsigned int flags, struct qcow2_view **viewp);
+void qcow2_view_close(struct qcow2_image *img, struct qcow2_view *view);
 
 /* sysfs.c */
 extern const struct attribute_group *qcow2_disk_groups[];

@@ -702,3 +702,78 @@ out_unlock:
 	kvfree(l1);
 	return ret;
 }
+
+/**
+ * qcow2_view_open() - set up a read-only view of a snapshot
+ * @img: the image
+ * @key: ID or name
+ * @flags: QCOW2_SNAP_BY_* lookup flags
+ * @viewp: the view
+ *
+ * While the view exists the snapshot cannot be deleted or reverted to,
+ * so its tree never changes under the view.
+ *
+ * Return: 0, -ENOENT, or another errno.
+ */
+int qcow2_view_open(struct qcow2_image *img, const char *key,
+		    unsigned int flags, struct qcow2_view **viewp)
+{
+	struct qcow2_snapshot *sn;
+	struct qcow2_view *view;
+	int i, ret;
+
+	view = kzalloc(sizeof(*view), GFP_KERNEL);
+	if (!view)
+		return -ENOMEM;
+	mutex_lock(&img->meta_lock);
+	i = qcow2_snapshot_find(img, key, flags);
+	if (i < 0) {
+		ret = i;
+		goto out_unlock;
+	}
+	sn = &img->snapshots[i];
+	view->l1 = qcow2_read_snapshot_l1(img, &sn->info, sn->info.l1_size);
+	if (IS_ERR(view->l1)) {
+		ret = PTR_ERR(view->l1);
+		view->l1 = NULL;
+		goto out_unlock;
+	}
+	view->id = kstrdup(sn->id, GFP_KERNEL);
+	if (!view->id) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	view->l1_size = sn->info.l1_size;
+	view->size = sn->info.disk_size;
+	sn->views++;
+	mutex_unlock(&img->meta_lock);
+	*viewp = view;
+	return 0;
+
+out_unlock:
+	mutex_unlock(&img->meta_lock);
+	kvfree(view->l1);
+	kfree(view);
+	return ret;
+}
+
+/**
+ * qcow2_view_close() - release a view
+ * @img: the image
+ * @view: the view, or NULL
+ */
+void qcow2_view_close(struct qcow2_image *img, struct qcow2_view *view)
+{
+	int i;
+
+	if (!view)
+		return;
+	mutex_lock(&img->meta_lock);
+	i = qcow2_snapshot_find(img, view->id, QCOW2_SNAP_BY_ID);
+	if (i >= 0)
+		img->snapshots[i].views--;
+	mutex_unlock(&img->meta_lock);
+	kvfree(view->l1);
+	kfree(view->id);
+	kfree(view);
+}

@@ -145,6 +145,7 @@ struct qcow2_features {
 #define QCOW2_INFO_DIRTY	_BITUL(1)	/* image has the dirty bit */
 #define QCOW2_INFO_CORRUPT	_BITUL(2)	/* image has the corrupt bit */
 #define QCOW2_INFO_REMOVING	_BITUL(3)	/* deferred remove pending */
+#define QCOW2_INFO_SNAPSHOT_VIEW _BITUL(4)	/* shows a snapshot, not the disk */
 
 /**
  * struct qcow2_info - state of one device
