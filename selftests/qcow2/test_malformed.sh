@@ -160,7 +160,8 @@ refused()
 		;;
 	*) kerr=${dev#\# ADD: } ;;
 	esac
-	klog=$(dmesg_since "$mark" | grep -i -m1 qcow)
+	# The refusal names the image file (another test may be logging too).
+	klog=$(dmesg_since "$mark" | grep -F -m1 "attach $(basename "$img")")
 	[ -n "$klog" ] || res=1
 	diag "$name: qcowctl rc $rc: ${msg:-no qcowctl: message}"
 	diag "$name: raw ADD: $kerr; kernel: ${klog:-nothing}"
@@ -197,7 +198,7 @@ expect_eio()
 	echo "$dev" >>"$ATTACHED_LIST"
 	"$QCOW2_CMP" --expect-eio "$dev" "$bad" 4096 || res=1
 	"$QCOW2_CMP" --read "$dev" "$good" 4096 || res=1
-	klog=$(dmesg_since "$mark" | grep -i -m1 qcow)
+	klog=$(dmesg_since "$mark" | grep -F -m1 "${dev#/dev/}: image is corrupt")
 	diag "$name: attached; kernel: ${klog:-nothing}"
 	[ -n "$klog" ] || res=1
 	if [ "$res" -eq 0 ]; then
