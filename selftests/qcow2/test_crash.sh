@@ -26,19 +26,14 @@
 # shellcheck disable=SC2317 # the test_* parts are called by name, below
 set -u
 . "$(dirname "$0")/test_common.sh"
+. "$(dirname "$0")/logwrites_common.sh"
 
 require_root
-require_cmd qemu-img dmsetup losetup mkfs.ext4 e2fsck fio cmp truncate
+require_cmd qemu-img e2fsck fio
 require_module
+lw_require
 QCOW2_OPS=$SELFTEST_DIR/qcow2_ops
-LOG_REPLAY=$SELFTEST_DIR/log_replay
-for p in "$QCOW2_OPS" "$LOG_REPLAY"; do
-	[ -x "$p" ] || skip_all "$(basename "$p") not built (make -C selftests/qcow2)"
-done
-modprobe loop 2>/dev/null
-modprobe ext4 2>/dev/null
-grep -qw ext4 /proc/filesystems || skip_all "ext4 not available in this kernel"
-[ -c /dev/mapper/control ] || modprobe dm_mod 2>/dev/null
+[ -x "$QCOW2_OPS" ] || skip_all "qcow2_ops not built (make -C selftests/qcow2)"
 
 err=$WORKDIR/err
 MiB=$((1 << 20))
@@ -98,72 +93,6 @@ img_check()
 	check_image "$@"
 }
 
-# dm devices and loop devices, torn down at exit after the qcow devices
-# (whose image files live on them) and the mounts.
-DM_LIST=$WORKDIR/.dm
-LOOP_LIST=$WORKDIR/.loops
-: >"$DM_LIST"
-: >"$LOOP_LIST"
-
-crash_cleanup()
-{
-	local rc=$? d
-
-	while read -r d; do
-		[ -n "$d" ] && [ -e "$d" ] && "$QCOWCTL" detach "$d" >/dev/null 2>&1
-	done <"$ATTACHED_LIST"
-	for d in $(seq 1 20); do
-		[ -e "$(head -n 1 "$ATTACHED_LIST")" ] || break
-		sleep 0.1
-	done
-	while read -r d; do
-		[ -n "$d" ] && umount "$d" 2>/dev/null
-	done <"$MOUNT_LIST"
-	while read -r d; do
-		[ -n "$d" ] && dmsetup remove "$d" >/dev/null 2>&1
-	done <"$DM_LIST"
-	while read -r d; do
-		[ -n "$d" ] && losetup -d "$d" 2>/dev/null
-	done <"$LOOP_LIST"
-	(exit "$rc")
-	cleanup
-}
-trap crash_cleanup EXIT
-
-# new_loop FILE [LOSETUP OPTIONS]: print the loop device set up over FILE.
-new_loop()
-{
-	local f=$1 l
-
-	shift
-	l=$(losetup -f --show "$@" "$f") || return
-	echo "$l" >>"$LOOP_LIST"
-	echo "$l"
-}
-
-del_loop()
-{
-	losetup -d "$1" || return
-	grep -vx -- "$1" "$LOOP_LIST" >"$LOOP_LIST.new"
-	mv "$LOOP_LIST.new" "$LOOP_LIST"
-}
-
-# dm_create NAME TABLE: the node is /dev/mapper/NAME (made by dmsetup
-# itself, as there is no udev in the guest).
-dm_create()
-{
-	dmsetup create "$1" --table "$2" || return
-	echo "$1" >>"$DM_LIST"
-	[ -b "/dev/mapper/$1" ] || dmsetup mknodes "$1"
-}
-
-dm_remove()
-{
-	dmsetup remove "$1" || return
-	grep -vx -- "$1" "$DM_LIST" >"$DM_LIST.new"
-	mv "$DM_LIST.new" "$DM_LIST"
-}
-
 # dm_swap NAME TABLE: replace the live table of NAME.  No freeze of the
 # file system on it: with failing writes, a freeze could not sync.
 dm_swap()
@@ -179,11 +108,6 @@ errored()
 	[ "$1" -ne 0 ] && [ "$1" -ne 124 ] && [ "$1" -ne 137 ]
 }
 
-dev_sectors()
-{
-	blockdev --getsz "$1"
-}
-
 # ---------------------------------------------------------------------------
 # dm-log-writes: record the workload, then replay it.
 
@@ -194,48 +118,22 @@ VSIZE=64M
 REGION=$((4 * MiB))	# fio's region per step
 
 # record: run the workload on an image on ext4 on log-writes.  Leaves the
-# log in $WORKDIR/lw.log and the expected content at mark flushK in
+# log in $LW_LOG and the expected content at mark flushK in
 # $WORKDIR/ref-K.raw.
 record()
 {
-	local data=$WORKDIR/lw.data log=$WORKDIR/lw.log mnt=$WORKDIR/lwmnt
-	local ldata llog img ref=$WORKDIR/ref.raw k off dev status
+	local img ref=$WORKDIR/ref.raw k off dev
 
-	truncate -s "$DATA_SIZE" "$data"
-	truncate -s "$LOG_SIZE" "$log"
-	if ! ldata=$(new_loop "$data") || ! llog=$(new_loop "$log"); then
-		fail "log-writes: losetup"
-		return 1
-	fi
-	if ! dm_create "$LW" "0 $(dev_sectors "$ldata") log-writes $ldata $llog" \
-		2>"$err"; then
-		diag <"$err"
-		fail "log-writes: dmsetup create log-writes"
-		return 1
-	fi
-	if ! mkfs.ext4 -q -F -b 4096 \
-		-E lazy_itable_init=0,lazy_journal_init=0,nodiscard \
-		"/dev/mapper/$LW" >"$err" 2>&1; then
-		diag <"$err"
-		fail "log-writes: mkfs.ext4 on the log-writes device"
-		return 1
-	fi
-	dmsetup message "$LW" 0 mark mkfs
-	mkdir -p "$mnt"
-	if ! do_mount -t ext4 "/dev/mapper/$LW" "$mnt" 2>"$err"; then
-		diag <"$err"
-		fail "log-writes: mount"
-		return 1
-	fi
-	img=$mnt/img.$FMT
+	lw_start "$LW" "$DATA_SIZE" "$LOG_SIZE" || return 1
+	img=$LW_MNT/img.$FMT
 	if ! img_create "$img" "$VSIZE" 4096 2>"$err"; then
 		diag <"$err"
 		fail "log-writes: create the image"
 		return 1
 	fi
 	sync "$img"
-	sync -f "$mnt"
-	dmsetup message "$LW" 0 mark created
+	sync -f "$LW_MNT"
+	lw_mark created
 
 	dev=$(img_attach "$img" 2>"$err")
 	if [ -z "$dev" ]; then
@@ -267,42 +165,23 @@ record()
 			fail "log-writes: step $k: qcow2_ops + fsync"
 			return 1
 		fi
-		dmsetup message "$LW" 0 mark "flush$k"
+		lw_mark "flush$k"
 		cp --sparse=always "$ref" "$WORKDIR/ref-$k.raw"
 	done
 	ok "log-writes: $STEPS steps of fio + qcow2_ops + fsync on /dev/qcowN, each marked"
 	img_detach "$dev" || fail "log-writes: detach"
-	do_umount "$mnt" || fail "log-writes: umount"
-	status=$(dmsetup status "$LW")
-	diag "log-writes status: $status"
-	case $status in
-	*logging_disabled*)
-		fail "log-writes: the log kept up (status: $status)"
-		return 1
-		;;
-	esac
-	dm_remove "$LW" || fail "log-writes: dmsetup remove"
-	del_loop "$ldata"
-	del_loop "$llog"
+	lw_stop
 }
 
-# check_point P KIND [K]: the replayed data device in $WORKDIR/replay.raw
-# is at entry P; mount a copy (ext4 recovers its journal), check the image,
-# and at the mark of step K compare its content with ref-K.  Returns 1 on
-# a failure (already diagnosed).
+# check_point P KIND [K]: the replayed data device is at entry P; mount a
+# copy (ext4 recovers its journal), check the image, and at the mark of
+# step K compare its content with ref-K.  Returns 1 on a failure (already
+# diagnosed).
 check_point()
 {
-	local p=$1 kind=$2 k=${3:-} chk=$WORKDIR/chk.raw mnt=$WORKDIR/chkmnt
-	local l rc out ret=0
+	local p=$1 kind=$2 k=${3:-} mnt=$LW_CHK rc out ret=0
 
-	cp --sparse=always "$WORKDIR/replay.raw" "$chk"
-	l=$(new_loop "$chk") || return 1
-	mkdir -p "$mnt"
-	if ! mount -t ext4 "$l" "$mnt" 2>"$err"; then
-		diag "entry $p ($kind): mount of the replayed file system failed: $(head -n 1 "$err")"
-		del_loop "$l"
-		return 1
-	fi
+	lw_mount_copy "$p ($kind)" || return 1
 	if [ "$FMT" = raw ]; then
 		rc=0
 	else
@@ -335,33 +214,22 @@ check_point()
 			ret=1
 		fi
 	fi
-	umount "$mnt" || ret=1
-	del_loop "$l"
-	rm -f "$chk"
+	lw_umount_copy || ret=1
 	return "$ret"
 }
 
 replay()
 {
-	local log=$WORKDIR/lw.log base=$WORKDIR/replay.raw entries
-	local n created step p prev=0 kind k checked=0 bad=0 marks_ok=0
-	local points
+	local n created step p kind k checked=0 bad=0 marks_ok=0 points
 
-	entries=$WORKDIR/entries.txt
-	if ! "$LOG_REPLAY" --list "$log" >"$entries" 2>"$err"; then
-		diag <"$err"
-		head -n 3 "$entries" | diag
-		fail "log-writes: log_replay --list reads the log"
-		return
-	fi
-	n=$(sed -n 's/^# log: \([0-9]*\) entries.*/\1/p' "$entries")
-	created=$(awk '$2 ~ /M/ && $5 == "created" { print $1 }' "$entries")
-	diag "log: $n entries, $(grep -c '^[0-9]* [^ ]*F' "$entries") flushes, $(grep -c '^[0-9]* [^ ]*U' "$entries") FUA, image created at entry ${created:-?}"
-	if [ -z "$n" ] || [ -z "$created" ]; then
+	lw_list || return
+	n=$LW_N
+	created=$(lw_mark_entry created)
+	diag "image created at entry ${created:-?}"
+	if [ -z "$created" ]; then
 		fail "log-writes: the log has the 'created' mark"
 		return
 	fi
-	ok "log-writes: log_replay --list: $n entries"
 
 	# Replay points: each flushK mark (the state right when the mark was
 	# logged), NPOINTS points spread between "created" and the end, and
@@ -369,22 +237,15 @@ replay()
 	step=$(( (n - created) / (NPOINTS + 1) ))
 	[ "$step" -ge 1 ] || step=1
 	points=$( {
-		awk '$2 ~ /M/ && $5 ~ /^flush[0-9]+$/ { print $1, "mark", substr($5, 6) }' "$entries"
+		awk '$2 ~ /M/ && $5 ~ /^flush[0-9]+$/ { print $1, "mark", substr($5, 6) }' "$LW_ENTRIES"
 		for p in $(seq $((created + step)) "$step" $((n - 1))); do
 			echo "$p between"
 		done
 		echo "$n final"
 	} | sort -s -n -k1,1 -u)
 
-	truncate -s "$DATA_SIZE" "$base"
 	while read -r p kind k; do
-		if ! "$LOG_REPLAY" --from "$prev" --to "$p" "$log" "$base" \
-			>"$err" 2>&1; then
-			diag <"$err"
-			fail "log-writes: log_replay up to entry $p"
-			return
-		fi
-		prev=$p
+		lw_replay_to "$p" || return
 		checked=$((checked + 1))
 		if check_point "$p" "$kind" "$k"; then
 			[ "$kind" = mark ] && marks_ok=$((marks_ok + 1))
@@ -395,15 +256,15 @@ replay()
 
 	# The replay tool itself: replaying everything must give the data
 	# device exactly.
-	check "log-writes: the full replay equals the logged data device" \
-		cmp -s "$base" "$WORKDIR/lw.data"
+	lw_full_replay_check
 	diag "log-writes: $checked replay points checked ($n_leaky with leaked clusters), $marks_ok of $STEPS marks with the flushed data"
 	check "log-writes: qemu-img check finds no corruption at any of $checked replay points" \
 		[ "$bad" -eq 0 ]
 	check "log-writes: at all $STEPS flush marks the image holds exactly the data flushed" \
 		[ "$marks_ok" -eq "$STEPS" ]
 	echo "$checked" >"$WORKDIR/points"
-	rm -f "$base" "$WORKDIR/lw.data" "$log" "$WORKDIR"/ref*.raw
+	lw_free
+	rm -f "$WORKDIR"/ref*.raw
 }
 
 test_log_writes()
