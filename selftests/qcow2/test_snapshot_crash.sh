@@ -16,7 +16,11 @@
 # of one create and of one delete, and to the end.  At each point a copy of
 # the file system is mounted (ext4 recovers its journal) and:
 #   - qemu-img check exits 0 or 3 (leaked clusters are allowed, corruption
-#     never; after the detach, 0);
+#     never; after the detach, 0), except between two flushes inside a
+#     snapshot operation, where a refcount and the COPIED flag of the
+#     entry pointing to it may disagree (they are two clusters; no single
+#     write changes both, in QEMU either) and nothing else may be wrong;
+#     every flush inside an operation is a replay point;
 #   - qemu-img snapshot -l lists (as ID and name) the table before or after
 #     the operation in progress;
 #   - at a mark, exactly the recorded table, the active content is the
@@ -259,6 +263,31 @@ img_hash()
 	rm -f "$raw"
 }
 
+# flush_point P: log entry P is a flush: replaying up to it gives the state
+# every write before it made durable.
+flush_point()
+{
+	awk -v p="$1" '$1 == p && $2 ~ /F/ { f = 1 } END { exit !f }' "$LW_ENTRIES"
+}
+
+# flush_points POINTS: how many replay points are flushes.
+flush_points()
+{
+	local n=0 p
+
+	while read -r p _; do
+		flush_point "$p" && n=$((n + 1))
+	done <"$1"
+	echo "$n"
+}
+
+# copied_only CHECK_LOG: every error qemu-img check reported is a COPIED
+# flag that disagrees with a refcount.
+copied_only()
+{
+	grep -q '^ERROR' "$1" && ! grep '^ERROR' "$1" | grep -qv 'OFLAG_COPIED'
+}
+
 # check_point P KIND K: the replayed data device is at entry P, during
 # operation K (KIND between), right at its mark (mark), after the last
 # mark, while detaching (detach), or after the detach (final).  Returns 1 on a failure (diagnosed and noted).
@@ -280,11 +309,20 @@ check_point()
 		fi
 		;;
 	*)
-		diag "$what: qemu-img check exit $rc:"
-		grep -v '^Leaked cluster' "$WORKDIR/check.log" | head -n 6 | diag
-		finding "$p" "qemu-img check exit $rc ($kind, during/at op$k)" \
-			"$WORKDIR/check.log"
-		ret=1
+		if [ "$kind" = between ] && ! flush_point "$p" &&
+		   copied_only "$WORKDIR/check.log"; then
+			# Between two flushes of a snapshot operation a refcount
+			# and the COPIED flag of the entry pointing to it (two
+			# clusters, no single write) may disagree; the flush
+			# ends that, and qemu-img check -r all repairs it.
+			n_copied=$((n_copied + 1))
+		else
+			diag "$what: qemu-img check exit $rc:"
+			grep -v '^Leaked cluster' "$WORKDIR/check.log" | head -n 6 | diag
+			finding "$p" "qemu-img check exit $rc ($kind, during/at op$k)" \
+				"$WORKDIR/check.log"
+			ret=1
+		fi
 		;;
 	esac
 	got=$(img_list "$img")
@@ -354,8 +392,10 @@ points()
 		first=$(lw_mark_entry "op$((k - 1))")
 		last=$(lw_mark_entry "op$k")
 		step=$(( (last - first) / WINDOW + 1 ))
-		diag "op$k (${OPS[$((k - 1))]}): entries $first-$last, every ${step}th" >&2
+		diag "op$k (${OPS[$((k - 1))]}): entries $first-$last, every ${step}th, and every flush" >&2
 		seq $((first + 1)) "$step" $((last - 1))
+		awk -v a="$first" -v b="$last" '$1 > a && $1 < b && $2 ~ /F/ { print $1 }' \
+			"$LW_ENTRIES"
 	done
 }
 
@@ -392,6 +432,7 @@ replay()
 	diag "log entries per operation: $(awk '$2 ~ /M/ && $5 ~ /^op[0-9]+$/ {
 		if (prev != "") printf "%s %d, ", $5, $1 - prev; prev = $1 }' "$LW_ENTRIES")"
 	n_leaky=0
+	n_copied=0
 	n_neg=0
 	n_findings=0
 	while read -r p kind k; do
@@ -405,7 +446,7 @@ replay()
 	done <"$pts"
 	lw_full_replay_check
 
-	echo "# $checked replay points checked ($n_leaky with leaked clusters, $n_neg negative controls passed)"
+	echo "# $checked replay points checked ($(flush_points "$pts") at flushes; $n_leaky with leaked clusters; $n_copied between flushes with COPIED-only mismatches; $n_neg negative controls passed)"
 	check "replay: qemu-img check finds no corruption and the snapshot table is the old or the new one at all $checked replay points" \
 		[ "$bad" -eq 0 ]
 	check "replay: at all $((${#OPS[@]} + 1)) marks the table, the active content and every snapshot's content are as recorded" \

@@ -535,7 +535,10 @@ int qcow2_sync(struct qcow2_image *img)
 	return ret;
 }
 
-/* Refcount blocks, fsync, L2 slices, fsync, L1 entries, fsync. */
+/*
+ * Refcount blocks, fsync, L2 slices, fsync, L1 entries, fsync; or, with
+ * @img->one_epoch, the three without the fsyncs between them.
+ */
 static int qcow2_write_back(struct qcow2_image *img)
 {
 	bool l1_dirty;
@@ -546,7 +549,8 @@ static int qcow2_write_back(struct qcow2_image *img)
 	n = qcow2_cache_writeback(&img->rc_cache, qcow2_write_rc_slice, img);
 	if (n < 0)
 		return n;
-	if (n > 0 && (qcow2_cache_dirty(&img->cache) || l1_dirty)) {
+	if (n > 0 && !img->one_epoch &&
+	    (qcow2_cache_dirty(&img->cache) || l1_dirty)) {
 		ret = vfs_fsync(img->file, 1);
 		if (ret)
 			return ret;
@@ -555,7 +559,7 @@ static int qcow2_write_back(struct qcow2_image *img)
 	if (n < 0)
 		return n;
 	if (l1_dirty) {
-		if (n > 0) {
+		if (n > 0 && !img->one_epoch) {
 			ret = vfs_fsync(img->file, 1);
 			if (ret)
 				return ret;

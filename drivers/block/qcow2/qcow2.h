@@ -181,6 +181,8 @@ enum {
  * @io_epoch: epoch new requests count themselves in
  * @io_count: requests in flight per epoch (see qcow2_io_start())
  * @users: devices using the image; changed under qcow2_ctl_mutex
+ * @one_epoch: write refcounts, L2 and L1 back with a single fsync (snapshot
+ *	operations moving references and COPIED together); under @meta_lock
  * @decomp: decompression state
  * @corrupt_logged: a corruption message was printed (print it once)
  * @name: short name for messages, "qcowN"
@@ -211,6 +213,7 @@ struct qcow2_image {
 	unsigned int io_epoch;
 	atomic_t io_count[2];
 	unsigned int users;
+	bool one_epoch;
 	struct qcow2_decomp decomp;
 	bool corrupt_logged;
 	char name[DISK_NAME_LEN];

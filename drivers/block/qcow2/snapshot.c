@@ -112,8 +112,12 @@ next:
  *
  * As QEMU's qcow2_update_snapshot_refcount(): each L2 table's data
  * clusters once per L1 that reaches it, then the table itself.  Dirty
- * metadata is written back along the way, in the usual order; every
- * prefix of the work leaves a consistent image (leaks at worst).
+ * metadata is written back along the way.  A refcount and the COPIED flag
+ * of the entry pointing to it live in different clusters, and qemu-img
+ * check calls either one on disk without the other a corruption: callers
+ * that change COPIED set @img->one_epoch, so that both reach the disk
+ * between the same two fsyncs (they have no allocation to order, the
+ * caches being flushed first) and every flush point sees both or neither.
  *
  * Context: @img->meta_lock held, queue frozen.
  * Return: 0 or a negative errno.
@@ -372,6 +376,7 @@ int qcow2_snapshot_create(struct qcow2_image *img, const char *name, char *id)
 	}
 
 	/* Every cluster the active tree reaches gains the snapshot's path. */
+	img->one_epoch = true;
 	ret = qcow2_update_snapshot_refcount(img, img->l1, lay->l1_size, 1,
 					     true);
 	if (ret)
@@ -390,6 +395,7 @@ int qcow2_snapshot_create(struct qcow2_image *img, const char *name, char *id)
 			goto out_unlock;
 	}
 	ret = qcow2_meta_flush_locked(img);
+	img->one_epoch = false;
 	if (ret)
 		goto out_unlock;
 
@@ -415,6 +421,7 @@ out_unlock:
 	 * On failure the references taken stay (leaks, as in QEMU), and so
 	 * does the L1 copy: nothing points to it.
 	 */
+	img->one_epoch = false;
 	mutex_unlock(&img->meta_lock);
 	if (v) {
 		qcow2_snapshot_free(&v[n]);
@@ -481,6 +488,7 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *key,
 	img->snapshots = v;
 	v = NULL;
 
+	img->one_epoch = true;
 	ret = qcow2_update_snapshot_refcount(img, l1, gone.info.l1_size, -1,
 					     false);
 	if (!ret && gone.info.l1_size)
@@ -493,6 +501,7 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *key,
 						     0, true);
 	if (!ret)
 		ret = qcow2_meta_flush_locked(img);
+	img->one_epoch = false;
 	if (ret)
 		pr_err("%s: snapshot %s deleted, but freeing its clusters failed (%d); they leak\n",
 		       img->name, gone.id, ret);
@@ -654,7 +663,13 @@ int qcow2_snapshot_revert(struct qcow2_image *img, const char *key,
 		goto out_unlock;
 	}
 
-	/* The snapshot's tree gains the active path before L1 points to it. */
+	/*
+	 * The snapshot's tree gains the active path before L1 points to it;
+	 * every table it reaches is then shared, so no entry of the L1
+	 * written has COPIED (the snapshot's copy may say otherwise).
+	 */
+	for (j = 0; j < lay->l1_size; j++)
+		l1[j] &= ~cpu_to_be64(QCOW2_OFLAG_COPIED);
 	ret = qcow2_update_snapshot_refcount(img, l1, sn.l1_size, 1, false);
 	if (!ret)
 		ret = qcow2_meta_flush_locked(img);
@@ -684,6 +699,7 @@ int qcow2_snapshot_revert(struct qcow2_image *img, const char *key,
 
 	/* From here on only leaks can result from a failure. */
 	ret = qcow2_meta_add_l2s(img);
+	img->one_epoch = true;
 	if (!ret)
 		ret = qcow2_update_snapshot_refcount(img, old, lay->l1_size, -1,
 						     false);
@@ -692,6 +708,7 @@ int qcow2_snapshot_revert(struct qcow2_image *img, const char *key,
 						     0, true);
 	if (!ret)
 		ret = qcow2_meta_flush_locked(img);
+	img->one_epoch = false;
 	if (!ret)
 		pr_info("%s: reverted to snapshot %s (ID %s)\n", img->name,
 			img->snapshots[i].name, img->snapshots[i].id);
