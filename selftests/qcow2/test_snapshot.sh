@@ -87,7 +87,8 @@ if rw_attach d2q "$img"; then
 	# With the file system held still, the device's bytes are what a
 	# snapshot taken now must hold.
 	fsfreeze -f "$mnt"
-	dd if="$DEV" of="$WORKDIR/d2q.raw" bs=1M status=none
+	# O_DIRECT: the device's page cache may hold blocks from before mkfs.
+	dd if="$DEV" of="$WORKDIR/d2q.raw" bs=1M iflag=direct status=none
 	"$QCOWCTL" snapshot create "$DEV" exact >/dev/null 2>"$err" || diag <"$err"
 	fsfreeze -u "$mnt"
 	head -c $((1 * MiB)) /dev/urandom >"$mnt/c"
@@ -160,7 +161,7 @@ if rw_attach cow "$img"; then
 		>/dev/null 2>&1
 	check "cow: fio fills the device" [ $? -eq 0 ]
 	"$QCOWCTL" snapshot create "$DEV" before >/dev/null
-	dd if="$DEV" of="$WORKDIR/before.raw" bs=1M status=none
+	dd if="$DEV" of="$WORKDIR/before.raw" bs=1M iflag=direct status=none
 	fio "${FIO[@]}" --filename="$DEV" --rw=randwrite \
 		--output="$WORKDIR/fio.log" >/dev/null 2>&1
 	check "cow: fio random writes with verify over the snapshot" [ $? -eq 0 ]
@@ -223,7 +224,7 @@ if rw_attach stress "$img"; then
 			"$QCOWCTL" snapshot delete --id "$DEV" "$id" 2>"$err" ||
 				{ n_bad=$((n_bad + 1)); diag <"$err"; }
 		done
-		dd if="$DEV" of="$WORKDIR/stress.raw" bs=1M status=none
+		dd if="$DEV" of="$WORKDIR/stress.raw" bs=1M iflag=direct status=none
 		detach "$DEV"
 		check_image "stress: batch $batch" "$img"
 		check "stress: batch $batch: qemu-img reads what the device held" \

@@ -94,33 +94,48 @@ int qcow2_file_write_iter(struct file *file, struct iov_iter *from, u64 pos)
 }
 
 /**
+ * qcow2_zero_iter() - an iterator over up to 16 pages of zeros
+ * @bv: room for 16 bio_vecs
+ * @len: bytes wanted
+ * @iter: set to iterate over the zeros
+ *
+ * Built from the shared zero page, so nothing is allocated.
+ *
+ * Return: the bytes @iter covers, at most 16 pages.
+ */
+u64 qcow2_zero_iter(struct bio_vec *bv, u64 len, struct iov_iter *iter)
+{
+	u64 chunk = min_t(u64, len, QCOW2_ZERO_VECS * PAGE_SIZE);
+	unsigned int i, n = DIV_ROUND_UP(chunk, PAGE_SIZE);
+
+	for (i = 0; i < n; i++) {
+		bv[i].bv_page = ZERO_PAGE(0);
+		bv[i].bv_len = PAGE_SIZE;
+		bv[i].bv_offset = 0;
+	}
+	iov_iter_bvec(iter, ITER_SOURCE, bv, n, chunk);
+	return chunk;
+}
+
+/**
  * qcow2_write_zeroes_at() - write zeros to a range of the image file
  * @img: the image
  * @pos: file offset
  * @len: bytes
  *
- * Written from the shared zero page, so nothing is allocated.  The caller
- * ran the overlap check.
+ * The caller ran the overlap check.
  *
  * Return: 0 or a negative errno.
  */
 int qcow2_write_zeroes_at(struct qcow2_image *img, u64 pos, u64 len)
 {
-	struct bio_vec bv[16];
+	struct bio_vec bv[QCOW2_ZERO_VECS];
 	struct iov_iter iter;
-	unsigned int i, n;
 	u64 chunk;
 	int ret;
 
 	while (len) {
-		chunk = min_t(u64, len, ARRAY_SIZE(bv) * PAGE_SIZE);
-		n = DIV_ROUND_UP(chunk, PAGE_SIZE);
-		for (i = 0; i < n; i++) {
-			bv[i].bv_page = ZERO_PAGE(0);
-			bv[i].bv_len = PAGE_SIZE;
-			bv[i].bv_offset = 0;
-		}
-		iov_iter_bvec(&iter, ITER_SOURCE, bv, n, chunk);
+		chunk = qcow2_zero_iter(bv, len, &iter);
 		ret = qcow2_do_write(img->file, &iter, pos, false);
 		if (ret)
 			return ret;
@@ -602,6 +617,43 @@ int qcow2_meta_flush_locked(struct qcow2_image *img)
 	/* A refcount that cannot drop is reported there; the rest goes on. */
 	qcow2_apply_frees(img);
 	return 0;
+}
+
+/**
+ * qcow2_switch_table() - make a new table durable, then the header field
+ *	that points to it
+ * @img: the image
+ * @type: what the table is
+ * @table: its bytes, or NULL when the header points to no table any more
+ * @len: their length
+ * @offset: where the table goes (recorded in the overlap map already)
+ * @field: offset of the header field
+ * @hdr: the field's new bytes
+ * @hdr_len: their length
+ *
+ * The new clusters' refcounts first (flush), then the table (sync), then
+ * the header (sync): a crash leaves the old table or the new one in use.
+ *
+ * Context: @img->meta_lock held.
+ * Return: 0 or a negative errno.
+ */
+int qcow2_switch_table(struct qcow2_image *img, enum qcow2_meta_type type,
+		       const void *table, size_t len, u64 offset, size_t field,
+		       const void *hdr, size_t hdr_len)
+{
+	int ret;
+
+	lockdep_assert_held(&img->meta_lock);
+	ret = qcow2_meta_flush_locked(img);
+	if (!ret && len)
+		ret = qcow2_write_meta(img, type, table, len, offset);
+	if (!ret)
+		ret = qcow2_sync(img);
+	if (!ret)
+		ret = qcow2_write_header_field(img, field, hdr, hdr_len);
+	if (!ret)
+		ret = qcow2_sync(img);
+	return ret;
 }
 
 /**

@@ -353,6 +353,11 @@ void qcow2_cache_read_stats(struct qcow2_cache *c,
 u64 qcow2_cache_used(struct qcow2_cache *c);
 
 /* meta.c */
+#define QCOW2_ZERO_VECS		16
+u64 qcow2_zero_iter(struct bio_vec *bv, u64 len, struct iov_iter *iter);
+int qcow2_switch_table(struct qcow2_image *img, enum qcow2_meta_type type,
+		       const void *table, size_t len, u64 offset, size_t field,
+		       const void *hdr, size_t hdr_len);
 int qcow2_file_write(struct file *file, const void *buf, size_t len, u64 pos);
 int qcow2_file_write_iter(struct file *file, struct iov_iter *from, u64 pos);
 int qcow2_write_zeroes_at(struct qcow2_image *img, u64 pos, u64 len);

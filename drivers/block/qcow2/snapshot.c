@@ -207,24 +207,13 @@ static int qcow2_write_snapshot_table(struct qcow2_image *img,
 		ret = qcow2_meta_claim(img, offset, end, QCOW2_META_SNAPSHOTS);
 		if (ret)
 			goto out_unref;
-		/* The new clusters' refcounts first, then the table. */
-		ret = qcow2_meta_flush_locked(img);
-		if (!ret)
-			ret = qcow2_write_meta(img, QCOW2_META_SNAPSHOTS, buf, end,
-					       offset);
-		if (!ret)
-			ret = qcow2_sync(img);
-		if (ret)
-			goto out_forget;
 	}
 
 	hdr.nb_snapshots = cpu_to_be32(n);
 	hdr.snapshots_offset = cpu_to_be64(offset);
-	ret = qcow2_write_header_field(img, offsetof(struct qcow2_header_disk,
-						     nb_snapshots),
-				       &hdr, sizeof(hdr));
-	if (!ret)
-		ret = qcow2_sync(img);
+	ret = qcow2_switch_table(img, QCOW2_META_SNAPSHOTS, buf, end, offset,
+				 offsetof(struct qcow2_header_disk,
+					  nb_snapshots), &hdr, sizeof(hdr));
 	if (ret)
 		goto out_forget;
 	kvfree(buf);
@@ -546,20 +535,11 @@ static int qcow2_grow_l1(struct qcow2_image *img, u32 entries)
 	ret = qcow2_meta_claim(img, offset, bytes, QCOW2_META_L1);
 	if (ret)
 		goto out_unref;
-	ret = qcow2_meta_flush_locked(img);
-	if (!ret)
-		ret = qcow2_write_meta(img, QCOW2_META_L1, l1, bytes, offset);
-	if (!ret)
-		ret = qcow2_sync(img);
-	if (ret)
-		goto out_forget;
 	hdr.l1_size = cpu_to_be32(entries);
 	hdr.l1_table_offset = cpu_to_be64(offset);
-	ret = qcow2_write_header_field(img, offsetof(struct qcow2_header_disk,
-						     l1_size),
-				       &hdr, sizeof(hdr));
-	if (!ret)
-		ret = qcow2_sync(img);
+	ret = qcow2_switch_table(img, QCOW2_META_L1, l1, bytes, offset,
+				 offsetof(struct qcow2_header_disk, l1_size),
+				 &hdr, sizeof(hdr));
 	if (ret)
 		goto out_forget;
 

@@ -383,10 +383,9 @@ void qcow2_write_rq(struct qcow2_dev *dev, struct request *rq,
 /* Zeros over part of one cluster; nothing to do where it reads as zero. */
 static int qcow2_zero_partial(struct qcow2_image *img, u64 pos, u64 len)
 {
+	struct bio_vec bv[QCOW2_ZERO_VECS];
 	struct qcow2_mapping map;
-	struct bio_vec bv[16];
 	struct iov_iter iter;
-	unsigned int i, n;
 	u64 chunk;
 	int ret;
 
@@ -397,14 +396,7 @@ static int qcow2_zero_partial(struct qcow2_image *img, u64 pos, u64 len)
 	    map.type != QCOW2_CLUSTER_COMPRESSED)
 		return 0;
 	while (len) {
-		chunk = min_t(u64, len, ARRAY_SIZE(bv) * PAGE_SIZE);
-		n = DIV_ROUND_UP(chunk, PAGE_SIZE);
-		for (i = 0; i < n; i++) {
-			bv[i].bv_page = ZERO_PAGE(0);
-			bv[i].bv_len = PAGE_SIZE;
-			bv[i].bv_offset = 0;
-		}
-		iov_iter_bvec(&iter, ITER_SOURCE, bv, n, chunk);
+		chunk = qcow2_zero_iter(bv, len, &iter);
 		ret = qcow2_write_range(img, NULL, pos, &iter, NULL);
 		if (ret)
 			return ret;
