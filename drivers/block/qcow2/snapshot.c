@@ -46,6 +46,24 @@ int qcow2_snapshot_find(struct qcow2_image *img, const char *key,
 	return -ENOENT;
 }
 
+/*
+ * Under meta_lock: the snapshot a delete or revert may change: the image
+ * takes writes, and no view shows it.  Return its index or an errno.
+ */
+static int qcow2_snapshot_find_changeable(struct qcow2_image *img,
+					  const char *key, unsigned int flags)
+{
+	int i, ret;
+
+	ret = qcow2_writable_check(img);
+	if (ret)
+		return ret;
+	i = qcow2_snapshot_find(img, key, flags);
+	if (i >= 0 && img->snapshots[i].views)
+		return -EBUSY;
+	return i;
+}
+
 /* Drop the reference every entry of an L2 table holds, or add one. */
 static int qcow2_l2_refs(struct qcow2_image *img, u64 l2, s64 addend,
 			 bool fix_copied)
@@ -438,16 +456,9 @@ int qcow2_snapshot_delete(struct qcow2_image *img, const char *key,
 	int i, ret;
 
 	mutex_lock(&img->meta_lock);
-	ret = qcow2_writable_check(img);
-	if (ret)
-		goto out_unlock;
-	i = qcow2_snapshot_find(img, key, flags);
+	i = qcow2_snapshot_find_changeable(img, key, flags);
 	if (i < 0) {
 		ret = i;
-		goto out_unlock;
-	}
-	if (img->snapshots[i].views) {
-		ret = -EBUSY;
 		goto out_unlock;
 	}
 	ret = qcow2_meta_flush_locked(img);
@@ -615,16 +626,9 @@ int qcow2_snapshot_revert(struct qcow2_image *img, const char *key,
 
 	mutex_lock(&img->meta_lock);
 	*new_size = lay->size;
-	ret = qcow2_writable_check(img);
-	if (ret)
-		goto out_unlock;
-	i = qcow2_snapshot_find(img, key, flags);
+	i = qcow2_snapshot_find_changeable(img, key, flags);
 	if (i < 0) {
 		ret = i;
-		goto out_unlock;
-	}
-	if (img->snapshots[i].views) {
-		ret = -EBUSY;
 		goto out_unlock;
 	}
 	sn = img->snapshots[i].info;
