@@ -6,6 +6,7 @@
 #   make [all]          module for KDIR + tools/qcowctl
 #   make check          everything, as CI runs it (scripts/check)
 #   make demo           boot a guest and show qcowctl at work (scripts/demo)
+#   make bench          fio on qcow2.ko vs loop vs qemu-nbd in a guest (scripts/bench)
 #   make static         W=1, sparse, checkpatch, shellcheck
 #   make vm-check       build + selftests in a guest per kernel
 #   make fuzz           fuzz format.c for FUZZ_SECONDS (default 600)
@@ -21,7 +22,7 @@ KDIR ?= $(firstword \
 FUZZ_SECONDS ?= 600
 
 .PHONY: all module tools clean install-deps check vm-check demo fuzz static \
-	selftests-build
+	selftests-build bench
 
 all: module tools
 
@@ -56,6 +57,9 @@ static:
 
 demo:
 	scripts/demo
+
+bench:
+	scripts/bench
 
 fuzz:
 	$(MAKE) -C tools/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
