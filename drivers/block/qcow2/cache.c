@@ -250,6 +250,37 @@ again:
 }
 
 /**
+ * qcow2_cache_peek_entry() - read one entry of an L2 table if it is cached
+ * @c: the cache
+ * @slice_offset: host offset of the slice, a multiple of the slice size
+ * @index: entry index within the slice
+ * @entry: the entry, host endian
+ *
+ * Context: any; never sleeps.  A miss is not counted: the caller either
+ * gives up or goes on to qcow2_cache_get_entry(), which counts it.
+ * Return: 0 on a hit, -EAGAIN when the slice is not cached (or loading).
+ */
+int qcow2_cache_peek_entry(struct qcow2_cache *c, u64 slice_offset,
+			   unsigned int index, u64 *entry)
+{
+	struct qcow2_slice *s;
+
+	/* The hit path takes no reference: RCU keeps the slice alive. */
+	rcu_read_lock();
+	s = xa_load(&c->slices, slice_offset >> SECTOR_SHIFT);
+	if (!s || !test_bit(QCOW2_SLICE_UPTODATE, &s->flags)) {
+		rcu_read_unlock();
+		return -EAGAIN;
+	}
+	*entry = be64_to_cpu(READ_ONCE(s->data[index]));
+	if (!test_bit(QCOW2_SLICE_REFERENCED, &s->flags))
+		set_bit(QCOW2_SLICE_REFERENCED, &s->flags);
+	rcu_read_unlock();
+	this_cpu_inc(c->stats->hits);
+	return 0;
+}
+
+/**
  * qcow2_cache_get_entry() - read one 64-bit entry of an L2 table
  * @c: the cache
  * @slice_offset: host offset of the slice, a multiple of the slice size
@@ -263,23 +294,11 @@ again:
 int qcow2_cache_get_entry(struct qcow2_cache *c, u64 slice_offset,
 			  unsigned int index, u64 *entry)
 {
-	unsigned long key = slice_offset >> SECTOR_SHIFT;
 	struct qcow2_slice *s;
 	int ret;
 
-	/* The hit path takes no reference: RCU keeps the slice alive. */
-	rcu_read_lock();
-	s = xa_load(&c->slices, key);
-	if (s && test_bit(QCOW2_SLICE_UPTODATE, &s->flags)) {
-		*entry = be64_to_cpu(READ_ONCE(s->data[index]));
-		if (!test_bit(QCOW2_SLICE_REFERENCED, &s->flags))
-			set_bit(QCOW2_SLICE_REFERENCED, &s->flags);
-		rcu_read_unlock();
-		this_cpu_inc(c->stats->hits);
+	if (!qcow2_cache_peek_entry(c, slice_offset, index, entry))
 		return 0;
-	}
-	rcu_read_unlock();
-
 	ret = qcow2_cache_lookup(c, slice_offset, &s);
 	if (ret)
 		return ret;

@@ -7,6 +7,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/falloc.h>
+#include <linux/magic.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
@@ -305,6 +306,12 @@ static int qcow2_load_snapshots(struct qcow2_image *img, u64 file_size)
 	return ret;
 }
 
+/* tmpfs: file data is page cache only; fallocate() allocates memory. */
+static bool qcow2_file_in_memory(struct file *file)
+{
+	return file_inode(file)->i_sb->s_magic == TMPFS_MAGIC;
+}
+
 /* What writing needs beyond reading: refcounts, overlap map, header. */
 static int qcow2_open_writable(struct qcow2_image *img, u64 cache_size)
 {
@@ -325,7 +332,30 @@ static int qcow2_open_writable(struct qcow2_image *img, u64 cache_size)
 	if (ret)
 		return ret;
 	img->prealloc_end = round_up(i_size_read(file_inode(img->file)), cs);
+	/*
+	 * Reserving space ahead keeps a file system's extents long; on tmpfs
+	 * it would only fill clusters with zeroed pages the guest may never
+	 * write.
+	 */
+	img->prealloc = !qcow2_file_in_memory(img->file);
 	return qcow2_clear_autoclear(img);
+}
+
+/*
+ * Whether ->queue_rq may do a request's file I/O itself (qcow2_queue_inline())
+ * depends on whether that I/O can wait for a device.
+ */
+static enum qcow2_inline qcow2_inline_mode(struct file *file)
+{
+	if (!qcow2_inline_io)
+		return QCOW2_INLINE_NEVER;
+	if (file->f_flags & O_DIRECT)
+		return QCOW2_INLINE_ASYNC;
+	if (file->f_mode & FMODE_NOWAIT)
+		return QCOW2_INLINE_NOWAIT;
+	if (qcow2_file_in_memory(file))
+		return QCOW2_INLINE_MEMORY;
+	return QCOW2_INLINE_NEVER;
 }
 
 /**
@@ -367,6 +397,7 @@ int qcow2_image_open(struct file *file, bool read_only, u64 cache_size,
 		goto out_free;
 
 	img->file = file;
+	img->inline_mode = qcow2_inline_mode(file);
 	ret = qcow2_load_l1(img);
 	if (ret) {
 		pr_err("attach %pD: could not read the L1 table\n", file);

@@ -19,12 +19,15 @@
  * @view: the snapshot a view device shows, or NULL for the active state
  * @guest_offset: byte offset on the device, < virtual size
  * @map: the decoded L2 entry of the cluster holding @guest_offset
+ * @nowait: fail with -EAGAIN rather than read an L2 slice that is not
+ *	cached
  *
- * Context: process context, may sleep (L2 cache miss).
- * Return: 0, -EIO for corrupt metadata, or an I/O error.
+ * Context: process context; may sleep (L2 cache miss) unless @nowait.
+ * Return: 0, -EIO for corrupt metadata, -EAGAIN (@nowait), or an I/O
+ * error.
  */
 int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
-	      u64 guest_offset, struct qcow2_mapping *map)
+	      u64 guest_offset, struct qcow2_mapping *map, bool nowait)
 {
 	const struct qcow2_layout *lay = &img->lay;
 	const __be64 *l1 = view ? view->l1 : img->l1;
@@ -32,7 +35,7 @@ int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
 	u64 l1_index = qcow2_l1_index(lay, guest_offset);
 	u64 l2_index = qcow2_l2_index(lay, guest_offset);
 	unsigned int per_slice = img->cache.slice_size / sizeof(u64);
-	u64 l2_offset, l2e, file_size;
+	u64 l2_offset, l2e, file_size, slice;
 	const char *why = NULL;
 	int ret;
 
@@ -53,10 +56,13 @@ int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
 		return qcow2_corruption(img, "L2 table is outside the image file",
 					l2_offset);
 
-	ret = qcow2_cache_get_entry(&img->cache,
-				    l2_offset + (l2_index / per_slice) *
-				    img->cache.slice_size,
-				    l2_index % per_slice, &l2e);
+	slice = l2_offset + (l2_index / per_slice) * img->cache.slice_size;
+	if (nowait)
+		ret = qcow2_cache_peek_entry(&img->cache, slice,
+					     l2_index % per_slice, &l2e);
+	else
+		ret = qcow2_cache_get_entry(&img->cache, slice,
+					    l2_index % per_slice, &l2e);
 	if (ret)
 		return ret;
 	ret = qcow2_decode_l2_entry(lay, l2e, map, &why);
@@ -184,18 +190,20 @@ void qcow2_data_io(struct qcow2_image *img, struct qcow2_cmd *cmd,
  * @map: the mapping of the cluster holding @pos
  * @len: bytes from @pos mapped alike (contiguous normal clusters with the
  *	same COPIED, or zero/unallocated ones; one compressed cluster)
+ * @nowait: use cached L2 entries only (see qcow2_map())
  *
  * Return: 0 or the error of mapping @pos.
  */
 int qcow2_extent(struct qcow2_image *img, const struct qcow2_view *view,
-		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len)
+		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len,
+		 bool nowait)
 {
 	u64 cs = img->lay.cluster_size;
 	struct qcow2_mapping next;
 	u64 n;
 	int ret;
 
-	ret = qcow2_map(img, view, pos, map);
+	ret = qcow2_map(img, view, pos, map, nowait);
 	if (ret)
 		return ret;
 	n = min(max, cs - (pos & (cs - 1)));
@@ -204,7 +212,7 @@ int qcow2_extent(struct qcow2_image *img, const struct qcow2_view *view,
 		return 0;
 	}
 	while (n < max) {
-		ret = qcow2_map(img, view, pos + n, &next);
+		ret = qcow2_map(img, view, pos + n, &next, nowait);
 		if (ret)
 			break;	/* the next extent reports it */
 		if (map->type == QCOW2_CLUSTER_NORMAL) {
@@ -282,7 +290,8 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
 	}
 
 	while (pos < end) {
-		ret = qcow2_extent(img, dev->view, pos, end - pos, &map, &len);
+		ret = qcow2_extent(img, dev->view, pos, end - pos, &map, &len,
+				   false);
 		if (ret) {
 			qcow2_cmd_set_error(cmd, ret);
 			return;
@@ -326,7 +335,8 @@ static void qcow2_io_start(struct qcow2_image *img, struct qcow2_cmd *cmd)
 {
 	unsigned int e;
 
-	if (img->read_only)
+	/* Read-only images free nothing; a punted request counted already. */
+	if (img->read_only || cmd->epoch >= 0)
 		return;
 	/* Pairs with the smp_store_release() in qcow2_apply_frees(). */
 	e = smp_load_acquire(&img->io_epoch);
@@ -379,6 +389,140 @@ void qcow2_handle_cmd(struct work_struct *work)
 	}
 	qcow2_cmd_put(cmd);
 	memalloc_noio_restore(noio);
+}
+
+/*
+ * A buffered read or write that must not wait for the device.  True when
+ * it is over: done, or failed for good (the error is set).  False when it
+ * would have waited; part of it may be done, and the worker does it all
+ * again, which reads or writes the same bytes.
+ */
+static bool qcow2_data_io_nowait(struct qcow2_image *img,
+				 struct qcow2_cmd *cmd,
+				 const struct iov_iter *iter, u64 pos,
+				 size_t len)
+{
+	struct iov_iter data = *iter;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	init_sync_kiocb(&kiocb, img->file);
+	kiocb.ki_pos = pos;
+	kiocb.ki_flags |= IOCB_NOWAIT;
+	if (iov_iter_rw(iter) == WRITE) {
+		if (!file_start_write_trylock(img->file))
+			return false;	/* frozen: wait in the worker */
+		ret = img->file->f_op->write_iter(&kiocb, &data);
+		file_end_write(img->file);
+	} else {
+		ret = img->file->f_op->read_iter(&kiocb, &data);
+	}
+	if (ret == len)
+		return true;
+	if (ret >= 0 || ret == -EAGAIN || ret == -EOPNOTSUPP)
+		return false;
+	qcow2_cmd_set_error(cmd, ret);
+	return true;
+}
+
+/**
+ * qcow2_queue_inline() - serve a read or write from ->queue_rq
+ * @dev: the device
+ * @rq: a started read or write request
+ * @cmd: its command
+ *
+ * A request that maps to one extent through cached L2 entries and needs
+ * no allocation is issued here, in the submitter's context: no worker is
+ * woken for it, and each submitting CPU does its own copying.  Anything
+ * else (an L2 cache miss, compressed clusters, a write that allocates,
+ * several extents, a file that would wait) goes to the workqueue, which
+ * starts it over.
+ *
+ * Context: ->queue_rq of a BLK_MQ_F_BLOCKING queue.
+ * Return: true when the request was issued (it completes on its own),
+ * false when it must go to the worker.
+ */
+bool qcow2_queue_inline(struct qcow2_dev *dev, struct request *rq,
+			struct qcow2_cmd *cmd)
+{
+	struct qcow2_image *img = dev->img;
+	enum qcow2_inline mode = img->inline_mode;
+	bool write = req_op(rq) == REQ_OP_WRITE, embedded_used = false;
+	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, bytes = blk_rq_bytes(rq);
+	struct qcow2_mapping map;
+	struct iov_iter iter;
+	unsigned int noio;
+	bool issued = false;
+	u64 len, host;
+	int ret;
+
+	if (mode == QCOW2_INLINE_NEVER ||
+	    (write && qcow2_writable_check(img)))
+		return false;
+
+	noio = memalloc_noio_save();
+	qcow2_io_start(img, cmd);
+	ret = qcow2_extent(img, dev->view, pos, bytes, &map, &len, true);
+	if (ret || len != bytes)
+		goto out;
+	if (map.type == QCOW2_CLUSTER_COMPRESSED ||
+	    (write && (map.type != QCOW2_CLUSTER_NORMAL || !map.copied)))
+		goto out;
+
+	ret = qcow2_init_iter(rq, cmd, &iter, write ? ITER_SOURCE : ITER_DEST);
+	if (ret)
+		goto out;
+	atomic_set(&cmd->ref, 1);	/* ours, dropped below */
+	host = map.host_offset + (pos & (img->lay.cluster_size - 1));
+	/* Writes got here only for NORMAL clusters. */
+	ret = write ? qcow2_check_data_write(img, host, bytes) : 0;
+	if (ret) {
+		qcow2_cmd_set_error(cmd, ret);
+	} else if (map.type != QCOW2_CLUSTER_NORMAL) {
+		if (iov_iter_zero(bytes, &iter) != bytes)
+			qcow2_cmd_set_error(cmd, -EIO);
+	} else if (mode != QCOW2_INLINE_NOWAIT) {
+		qcow2_data_io(img, cmd, &iter, host, bytes, &embedded_used);
+	} else if (!qcow2_data_io_nowait(img, cmd, &iter, host, bytes)) {
+		kfree(cmd->bvec);
+		cmd->bvec = NULL;
+		goto out;
+	}
+	qcow2_cmd_put(cmd);
+	issued = true;
+out:
+	memalloc_noio_restore(noio);
+	return issued;
+}
+
+/**
+ * qcow2_write_work() - run the device's queued writes, one after another
+ * @work: the device's write_work
+ *
+ * Writes that ->queue_rq could not serve, discards, write-zeroes and
+ * flushes all take meta_lock at some point.  One worker running them in
+ * the order they came costs a wake-up per batch instead of one per
+ * request, and never hands the lock from one sleeping worker to the next
+ * (loop runs all its requests this way).  Reads that missed the L2 cache
+ * keep a worker each: they wait for the file, not for the lock.
+ *
+ * Context: process context (workqueue); never runs twice at once.
+ */
+void qcow2_write_work(struct work_struct *work)
+{
+	struct qcow2_dev *dev = container_of(work, struct qcow2_dev,
+					     write_work);
+	struct qcow2_cmd *cmd, *next;
+	struct llist_node *list;
+
+	while ((list = llist_del_all(&dev->write_list))) {
+		/* A completed command may be reused at once: read next first. */
+		llist_for_each_entry_safe(cmd, next, llist_reverse_order(list),
+					  node) {
+			qcow2_handle_cmd(&cmd->work);
+			cond_resched();
+		}
+	}
 }
 
 /**

@@ -20,6 +20,11 @@ module_param_named(l2_cache_size, qcow2_default_cache_size, ulong, 0644);
 MODULE_PARM_DESC(l2_cache_size,
 		 "Default bytes of L2 table cache per device (default 4 MiB)");
 
+bool qcow2_inline_io = true;
+module_param_named(inline_io, qcow2_inline_io, bool, 0644);
+MODULE_PARM_DESC(inline_io,
+		 "Serve cached-mapping reads and writes in the submitter's context (default on; read at attach)");
+
 static unsigned int qcow2_queue_depth = 128;
 module_param_named(queue_depth, qcow2_queue_depth, uint, 0444);
 MODULE_PARM_DESC(queue_depth, "Requests in flight per hardware queue (default 128)");
@@ -75,7 +80,16 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->status = BLK_STS_OK;
 	cmd->bvec = NULL;
 	cmd->epoch = -1;
-	queue_work(dev->wq, &cmd->work);
+	if ((req_op(rq) == REQ_OP_READ || req_op(rq) == REQ_OP_WRITE) &&
+	    qcow2_queue_inline(dev, rq, cmd))
+		return BLK_STS_OK;
+	if (req_op(rq) == REQ_OP_READ) {
+		queue_work(dev->wq, &cmd->work);
+	} else {
+		/* llist_add() orders the node before the work runs. */
+		llist_add(&cmd->node, &dev->write_list);
+		queue_work(dev->wq, &dev->write_work);
+	}
 	return BLK_STS_OK;
 }
 
@@ -439,6 +453,8 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 	dev->writer = !read_only;
 	dev->state = QCOW2_BOUND;
 	INIT_WORK(&dev->remove_work, qcow2_remove_work);
+	INIT_WORK(&dev->write_work, qcow2_write_work);
+	init_llist_head(&dev->write_list);
 	if (flags & QCOW2_ADD_SNAPSHOT) {
 		ret = qcow2_view_open(img, snapshot, snapshot_flags, &dev->view);
 		if (ret) {
@@ -480,7 +496,7 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 	dev->tag_set.queue_depth = qcow2_queue_depth;
 	dev->tag_set.numa_node = NUMA_NO_NODE;
 	dev->tag_set.cmd_size = sizeof(struct qcow2_cmd);
-	dev->tag_set.flags = QCOW2_TAG_SET_FLAGS;
+	dev->tag_set.flags = QCOW2_TAG_SET_FLAGS | BLK_MQ_F_BLOCKING;
 	dev->tag_set.driver_data = dev;
 	ret = blk_mq_alloc_tag_set(&dev->tag_set);
 	if (ret)

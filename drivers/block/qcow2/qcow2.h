@@ -148,6 +148,22 @@ enum {
 };
 
 /**
+ * enum qcow2_inline - how ->queue_rq may do a request's file I/O itself
+ * @QCOW2_INLINE_NEVER: never; every request goes to the workqueue
+ * @QCOW2_INLINE_ASYNC: the file is O_DIRECT: the I/O is queued, not waited
+ *	for
+ * @QCOW2_INLINE_NOWAIT: buffered, and the file honours IOCB_NOWAIT: a
+ *	request that would wait for the device goes to the workqueue
+ * @QCOW2_INLINE_MEMORY: buffered on tmpfs, where I/O is a page copy
+ */
+enum qcow2_inline {
+	QCOW2_INLINE_NEVER,
+	QCOW2_INLINE_ASYNC,
+	QCOW2_INLINE_NOWAIT,
+	QCOW2_INLINE_MEMORY,
+};
+
+/**
  * struct qcow2_image - an open, validated image
  * @node: in the list of open images (main.c)
  * @file: the image file (our own reference)
@@ -167,6 +183,7 @@ enum {
  *	L1/L2 entries, the header, and their writeback
  * @free_cluster_index: where the search for a free cluster starts
  * @prealloc_end: the file has room (fallocate) up to here
+ * @prealloc: reserve file space ahead of allocations (not on tmpfs)
  * @inflight: guest cluster index -> struct qcow2_inflight while a write
  *	allocates it; under @meta_lock
  * @meta_map: host cluster index -> xa_mk_value(enum qcow2_meta_type) for
@@ -183,6 +200,7 @@ enum {
  * @users: devices using the image; changed under qcow2_ctl_mutex
  * @one_epoch: write refcounts, L2 and L1 back with a single fsync (snapshot
  *	operations moving references and COPIED together); under @meta_lock
+ * @inline_mode: which requests ->queue_rq may serve itself
  * @decomp: decompression state
  * @corrupt_logged: a corruption message was printed (print it once)
  * @name: short name for messages, "qcowN"
@@ -204,6 +222,7 @@ struct qcow2_image {
 	struct mutex meta_lock;		/* see above */
 	u64 free_cluster_index;
 	u64 prealloc_end;
+	bool prealloc;
 	struct xarray inflight;
 	struct xarray meta_map;
 	unsigned int meta_scanning;
@@ -214,6 +233,7 @@ struct qcow2_image {
 	atomic_t io_count[2];
 	unsigned int users;
 	bool one_epoch;
+	enum qcow2_inline inline_mode;
 	struct qcow2_decomp decomp;
 	bool corrupt_logged;
 	char name[DISK_NAME_LEN];
@@ -270,12 +290,15 @@ struct qcow2_dev {
 	struct qcow2_view *view;
 	bool writer;
 	struct workqueue_struct *wq;
+	struct llist_head write_list;
+	struct work_struct write_work;
 	struct work_struct remove_work;
 };
 
 /**
  * struct qcow2_cmd - per-request state (blk-mq PDU)
- * @work: runs the request on the device workqueue
+ * @work: runs a read on the device workqueue
+ * @node: entry of the device's write_list
  * @ref: one for the submitter, one per file I/O in flight
  * @epoch: io_count slot the request is counted in, or -1
  * @status: first error of the request
@@ -292,6 +315,7 @@ struct qcow2_aio {
 
 struct qcow2_cmd {
 	struct work_struct work;
+	struct llist_node node;
 	atomic_t ref;
 	int epoch;
 	blk_status_t status;
@@ -311,6 +335,7 @@ struct qcow2_image;
 
 /* main.c */
 extern unsigned long qcow2_default_cache_size;
+extern bool qcow2_inline_io;
 extern struct mutex qcow2_ctl_mutex;
 extern struct idr qcow2_index_idr;
 int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
@@ -336,6 +361,8 @@ int qcow2_read_exact(struct file *file, void *buf, size_t len, u64 pos);
 int qcow2_cache_init(struct qcow2_cache *c, struct file *file,
 		     unsigned int slice_size, u64 bytes, const char *name);
 void qcow2_cache_destroy(struct qcow2_cache *c);
+int qcow2_cache_peek_entry(struct qcow2_cache *c, u64 slice_offset,
+			   unsigned int index, u64 *entry);
 int qcow2_cache_get_entry(struct qcow2_cache *c, u64 slice_offset,
 			  unsigned int index, u64 *entry);
 int qcow2_cache_get(struct qcow2_cache *c, u64 slice_offset,
@@ -398,10 +425,14 @@ void qcow2_discard_rq(struct qcow2_dev *dev, struct request *rq,
 
 /* io.c */
 int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
-	      u64 guest_offset, struct qcow2_mapping *map);
+	      u64 guest_offset, struct qcow2_mapping *map, bool nowait);
 int qcow2_extent(struct qcow2_image *img, const struct qcow2_view *view,
-		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len);
+		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len,
+		 bool nowait);
+bool qcow2_queue_inline(struct qcow2_dev *dev, struct request *rq,
+			struct qcow2_cmd *cmd);
 void qcow2_handle_cmd(struct work_struct *work);
+void qcow2_write_work(struct work_struct *work);
 void qcow2_complete_rq(struct request *rq);
 void qcow2_cmd_set_error(struct qcow2_cmd *cmd, int err);
 void qcow2_cmd_put(struct qcow2_cmd *cmd);

@@ -200,7 +200,7 @@ static void qcow2_prealloc(struct qcow2_image *img, u64 end)
 	u64 step = max_t(u64, SZ_1M, 16 * img->lay.cluster_size);
 	u64 target;
 
-	if (end <= img->prealloc_end)
+	if (!img->prealloc || end <= img->prealloc_end)
 		return;
 	target = round_up(end, step);
 	/*

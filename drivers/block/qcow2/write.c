@@ -242,7 +242,7 @@ static int qcow2_write_alloc(struct qcow2_image *img, u64 pos,
 			goto out_unlock;
 	} while (qcow2_wait_inflight(img, gc));
 
-	ret = qcow2_map(img, NULL, pos, &map);
+	ret = qcow2_map(img, NULL, pos, &map, false);
 	if (ret)
 		goto out_unlock;
 	if (map.type == QCOW2_CLUSTER_NORMAL && map.copied) {
@@ -326,7 +326,8 @@ static int qcow2_write_range(struct qcow2_image *img, struct qcow2_cmd *cmd,
 		ret = qcow2_writable_check(img);
 		if (ret)
 			return ret;
-		ret = qcow2_extent(img, NULL, pos, end - pos, &map, &len);
+		ret = qcow2_extent(img, NULL, pos, end - pos, &map, &len,
+				   false);
 		if (ret)
 			return ret;
 		in_cluster = pos & (cs - 1);
@@ -389,7 +390,7 @@ static int qcow2_zero_partial(struct qcow2_image *img, u64 pos, u64 len)
 	u64 chunk;
 	int ret;
 
-	ret = qcow2_map(img, NULL, pos, &map);
+	ret = qcow2_map(img, NULL, pos, &map, false);
 	if (ret)
 		return ret;
 	if (map.type != QCOW2_CLUSTER_NORMAL &&
@@ -419,7 +420,7 @@ static int qcow2_zero_cluster(struct qcow2_image *img, u64 pos, bool unmap)
 	u64 l2_offset, entry;
 	int ret;
 
-	ret = qcow2_map(img, NULL, pos, &map);
+	ret = qcow2_map(img, NULL, pos, &map, false);
 	if (ret)
 		return ret;
 	switch (map.type) {
