@@ -711,9 +711,77 @@ test_refusals()
 	rm -f "$IMG"
 }
 
+# ---------------------------------------------------------------------------
+# The three ways a request runs (docs/design-write-path.md, "Where requests
+# run"), each with allocating writes, writes to allocated clusters and
+# reads through a cold page cache:
+#   ext4, buffered: ->queue_rq tries IOCB_NOWAIT; a miss goes to a worker;
+#   ext4, --direct-io: ->queue_rq queues O_DIRECT I/O;
+#   inline_io=0: every request goes to a worker.
+submit_case()
+{
+	local name=$1 img=$2
+
+	shift 2
+	rm -f "$img"
+	if ! qemu-img create -q -f qcow2 -o cluster_size=65536 "$img" 64M \
+		2>"$err"; then
+		diag <"$err"
+		fail "$name: qemu-img create"
+		return 1
+	fi
+	rw_attach "$name" "$img" "$@" || return
+	run_fio "$name: fill, then 4k random rewrites from 2 jobs (verify)" \
+		"$DEV" --name=fill --rw=write --bs=1M --iodepth=4 --size=64M \
+		--name=rand --stonewall --rw=randwrite --bs=4k --iodepth=32 \
+		--numjobs=2 --size=32M --offset_increment=32M
+	detach_check "$name" "$DEV" "$img" || return
+	# Cold page cache: buffered reads miss and must still be right.
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	DEV=$(attach_ro "$img" "$@" 2>"$err")
+	if [ -z "$DEV" ]; then
+		diag <"$err"
+		fail "$name: attach read-only"
+		return 1
+	fi
+	run_fio "$name: verify_only from a cold page cache" "$DEV" \
+		--verify_only --name=rand --rw=randwrite --bs=4k --iodepth=32 \
+		--numjobs=2 --size=32M --offset_increment=32M
+	detach_dev "$name" "$DEV"
+	rm -f "$img"
+}
+
+test_submit_modes()
+{
+	local fs=$WORKDIR/ext4.img mnt=$WORKDIR/ext4
+	local param=/sys/module/qcow2/parameters/inline_io
+
+	truncate -s 256M "$fs"
+	mkdir -p "$mnt"
+	if ! mkfs.ext4 -q -F "$fs" 2>"$err" ||
+	   ! do_mount -o loop "$fs" "$mnt" 2>>"$err"; then
+		diag <"$err"
+		fail "submit: ext4 for the image file"
+		return 1
+	fi
+	submit_case "submit-ext4-buffered" "$mnt/b.qcow2"
+	submit_case "submit-ext4-direct" "$mnt/d.qcow2" --direct-io
+	do_umount "$mnt"
+	rm -f "$fs"
+
+	if [ ! -w "$param" ]; then
+		fail "submit: $param is writable"
+		return 1
+	fi
+	echo 0 >"$param"
+	submit_case "submit-workers-only" "$WORKDIR/w.qcow2"
+	echo 1 >"$param"
+}
+
 # QCOW2_WRITE_PARTS picks parts by name (e.g. "race discard").
 for part in ${QCOW2_WRITE_PARTS:-refusals fio_matrix snapshots equivalence \
-	discard growth race filesystems}; do
+	discard growth race filesystems submit_modes}; do
 	t0=$SECONDS
 	"test_$part"
 	diag "$part took $((SECONDS - t0)) s"
