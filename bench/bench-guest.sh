@@ -17,7 +17,7 @@
 # Knobs (environment):
 #   QCOW2_BENCH_SIZE     image size (default 512M)
 #   QCOW2_BENCH_RUNTIME  seconds per fio run, after a 1 s ramp (default 5)
-#   QCOW2_BENCH_REPEAT   runs per job and device; the median is kept (3)
+#   QCOW2_BENCH_REPEAT   runs per job and device; the median is kept (5)
 #   QCOW2_BENCH_JOBS     job names to run (default: all of bench/fio/)
 #   QCOW2_BENCH_DEVICES  devices to run them on (default "qcow loop nbd")
 #   QCOW2_BENCH_NBD      nbd device (default /dev/nbd0)
@@ -37,7 +37,7 @@ fiodir=$src/bench/fio
 out=${QCOW2_BENCH_OUT:-${QCOW2_OUT:-$PWD}}
 size=${QCOW2_BENCH_SIZE:-512M}
 runtime=${QCOW2_BENCH_RUNTIME:-5}
-repeat=${QCOW2_BENCH_REPEAT:-3}
+repeat=${QCOW2_BENCH_REPEAT:-5}
 all_jobs="randread-qd1 randread-qd32 randwrite-qd32 randwrite-alloc-qd32
 	seqread-1m seqwrite-1m randrw-70-30 randread-qd32-2jobs cache"
 # One line each, single blanks.
