@@ -419,6 +419,12 @@ static bool qcow2_data_io_nowait(struct qcow2_image *img,
 	}
 	if (ret == len)
 		return true;
+	/*
+	 * Some file systems (ext4) never take buffered writes with
+	 * IOCB_NOWAIT: stop mapping every write twice for them.
+	 */
+	if (ret == -EOPNOTSUPP && iov_iter_rw(iter) == WRITE)
+		set_bit(QCOW2_IMG_NO_NOWAIT_WRITE, &img->flags);
 	if (ret >= 0 || ret == -EAGAIN || ret == -EOPNOTSUPP)
 		return false;
 	qcow2_cmd_set_error(cmd, ret);
@@ -456,8 +462,11 @@ bool qcow2_queue_inline(struct qcow2_dev *dev, struct request *rq,
 	u64 len, host;
 	int ret;
 
-	if (mode == QCOW2_INLINE_NEVER ||
-	    (write && qcow2_writable_check(img)))
+	if (mode == QCOW2_INLINE_NEVER)
+		return false;
+	if (write && (qcow2_writable_check(img) ||
+		      (mode == QCOW2_INLINE_NOWAIT &&
+		       test_bit(QCOW2_IMG_NO_NOWAIT_WRITE, &img->flags))))
 		return false;
 
 	noio = memalloc_noio_save();

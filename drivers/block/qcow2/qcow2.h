@@ -145,6 +145,7 @@ enum qcow2_meta_type {
 enum {
 	QCOW2_IMG_CORRUPT,	/* marked corrupt: every write fails */
 	QCOW2_IMG_BROKEN,	/* a metadata write failed: writes fail */
+	QCOW2_IMG_NO_NOWAIT_WRITE, /* the file refused an IOCB_NOWAIT write */
 };
 
 /**
