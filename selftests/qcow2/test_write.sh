@@ -59,12 +59,13 @@ rw_attach()
 	fi
 }
 
-# ro_attach NAME IMG: attach IMG read-only, set DEV.
+# ro_attach NAME IMG [OPTIONS...]: attach IMG read-only, set DEV.
 ro_attach()
 {
 	local name=$1 img=$2
 
-	DEV=$(attach_ro "$img" 2>"$err")
+	shift 2
+	DEV=$(attach_ro "$img" "$@" 2>"$err")
 	if [ -z "$DEV" ]; then
 		diag <"$err"
 		fail "$name: attach read-only"
@@ -94,10 +95,11 @@ detach_check()
 	check_image "$1" "$3"
 }
 
-# new_image NAME SIZE OPTIONS: qemu-img create $WORKDIR/NAME.qcow2, set IMG.
+# new_image NAME SIZE OPTIONS [DIR]: qemu-img create DIR/NAME.qcow2 (DIR
+# defaults to $WORKDIR), set IMG.
 new_image()
 {
-	IMG=$WORKDIR/$1.qcow2
+	IMG=${4:-$WORKDIR}/$1.qcow2
 	rm -f "$IMG"
 	if ! qemu-img create -q -f qcow2 -o "$3" "$IMG" "$2" 2>"$err"; then
 		diag <"$err"
@@ -718,18 +720,14 @@ test_refusals()
 #   ext4, buffered: ->queue_rq tries IOCB_NOWAIT; a miss goes to a worker;
 #   ext4, --direct-io: ->queue_rq queues O_DIRECT I/O;
 #   inline_io=0: every request goes to a worker.
+# submit_case NAME DIR [ATTACH-OPTIONS...]
 submit_case()
 {
-	local name=$1 img=$2
+	local name=$1 img
 
+	new_image "$name" 64M cluster_size=65536 "$2" || return
+	img=$IMG
 	shift 2
-	rm -f "$img"
-	if ! qemu-img create -q -f qcow2 -o cluster_size=65536 "$img" 64M \
-		2>"$err"; then
-		diag <"$err"
-		fail "$name: qemu-img create"
-		return 1
-	fi
 	rw_attach "$name" "$img" "$@" || return
 	run_fio "$name: fill, then 4k random rewrites from 2 jobs (verify)" \
 		"$DEV" --name=fill --rw=write --bs=1M --iodepth=4 --size=64M \
@@ -739,12 +737,7 @@ submit_case()
 	# Cold page cache: buffered reads miss and must still be right.
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
-	DEV=$(attach_ro "$img" "$@" 2>"$err")
-	if [ -z "$DEV" ]; then
-		diag <"$err"
-		fail "$name: attach read-only"
-		return 1
-	fi
+	ro_attach "$name" "$img" "$@" || return
 	run_fio "$name: verify_only from a cold page cache" "$DEV" \
 		--verify_only --name=rand --rw=randwrite --bs=4k --iodepth=32 \
 		--numjobs=2 --size=32M --offset_increment=32M
@@ -765,8 +758,8 @@ test_submit_modes()
 		fail "submit: ext4 for the image file"
 		return 1
 	fi
-	submit_case "submit-ext4-buffered" "$mnt/b.qcow2"
-	submit_case "submit-ext4-direct" "$mnt/d.qcow2" --direct-io
+	submit_case "submit-ext4-buffered" "$mnt"
+	submit_case "submit-ext4-direct" "$mnt" --direct-io
 	do_umount "$mnt"
 	rm -f "$fs"
 
@@ -775,7 +768,7 @@ test_submit_modes()
 		return 1
 	fi
 	echo 0 >"$param"
-	submit_case "submit-workers-only" "$WORKDIR/w.qcow2"
+	submit_case "submit-workers-only" "$WORKDIR"
 	echo 1 >"$param"
 }
 
