@@ -714,25 +714,38 @@ test_refusals()
 }
 
 # ---------------------------------------------------------------------------
-# The three ways a request runs (docs/design-write-path.md, "Where requests
+# The ways a request runs (docs/design-write-path.md, "Where requests
 # run"), each with allocating writes, writes to allocated clusters and
 # reads through a cold page cache:
-#   ext4, buffered: ->queue_rq tries IOCB_NOWAIT; a miss goes to a worker;
-#   ext4, --direct-io: ->queue_rq queues O_DIRECT I/O;
+#   ext4, buffered: the fast path tries IOCB_NOWAIT; a miss goes to a worker;
+#   ext4, --direct-io: the fast path queues O_DIRECT I/O;
+#   tmpfs: the fast path copies pages;
+#   one fio job: the fast path's I/O runs on the issue worker;
 #   inline_io=0: every request goes to a worker.
-# submit_case NAME DIR [ATTACH-OPTIONS...]
+#
+# submit_case NAME DIR JOBS [ATTACH-OPTIONS...]: 4k random rewrites and
+# reads of an image in DIR from JOBS (1 or 2) fio jobs at depth 32.  One
+# job keeping requests in flight is what makes ->queue_rq hand them to the
+# device's issue worker: then it must have done so.
 submit_case()
 {
-	local name=$1 img
+	local name=$1 njobs=$3 img handed split=()
 
 	new_image "$name" 64M cluster_size=65536 "$2" || return
 	img=$IMG
-	shift 2
+	shift 3
+	split=(--numjobs="$njobs" --size=$((64 / njobs))M
+	       --offset_increment=$((64 / njobs))M)
 	rw_attach "$name" "$img" "$@" || return
-	run_fio "$name: fill, then 4k random rewrites from 2 jobs (verify)" \
+	run_fio "$name: fill, then 4k random rewrites from $njobs job(s) (verify)" \
 		"$DEV" --name=fill --rw=write --bs=1M --iodepth=4 --size=64M \
 		--name=rand --stonewall --rw=randwrite --bs=4k --iodepth=32 \
-		--numjobs=2 --size=32M --offset_increment=32M
+		"${split[@]}"
+	if [ "$njobs" -eq 1 ]; then
+		handed=$(cat "/sys/block/${DEV#/dev/}/qcow2/handed_off")
+		check "$name: the issue worker served requests ($handed)" \
+			[ "${handed:-0}" -gt 0 ]
+	fi
 	detach_check "$name" "$DEV" "$img" || return
 	# Cold page cache: buffered reads miss and must still be right.
 	sync
@@ -740,7 +753,7 @@ submit_case()
 	ro_attach "$name" "$img" "$@" || return
 	run_fio "$name: verify_only from a cold page cache" "$DEV" \
 		--verify_only --name=rand --rw=randwrite --bs=4k --iodepth=32 \
-		--numjobs=2 --size=32M --offset_increment=32M
+		"${split[@]}"
 	detach_dev "$name" "$DEV"
 	rm -f "$img"
 }
@@ -758,8 +771,10 @@ test_submit_modes()
 		fail "submit: ext4 for the image file"
 		return 1
 	fi
-	submit_case "submit-ext4-buffered" "$mnt"
-	submit_case "submit-ext4-direct" "$mnt" --direct-io
+	submit_case "submit-ext4-buffered" "$mnt" 2
+	submit_case "submit-ext4-buffered-1job" "$mnt" 1
+	submit_case "submit-ext4-direct" "$mnt" 2 --direct-io
+	submit_case "submit-ext4-direct-1job" "$mnt" 1 --direct-io
 	do_umount "$mnt"
 	rm -f "$fs"
 
@@ -767,8 +782,9 @@ test_submit_modes()
 		fail "submit: $param is writable"
 		return 1
 	fi
+	submit_case "submit-tmpfs-1job" "$WORKDIR" 1
 	echo 0 >"$param"
-	submit_case "submit-workers-only" "$WORKDIR"
+	submit_case "submit-workers-only" "$WORKDIR" 2
 	echo 1 >"$param"
 }
 

@@ -342,7 +342,7 @@ static int qcow2_open_writable(struct qcow2_image *img, u64 cache_size)
 }
 
 /*
- * Whether ->queue_rq may do a request's file I/O itself (qcow2_queue_inline())
+ * Whether ->queue_rq may do a request's file I/O itself (fast.c)
  * depends on whether that I/O can wait for a device.
  */
 static enum qcow2_inline qcow2_inline_mode(struct file *file)

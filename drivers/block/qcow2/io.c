@@ -331,7 +331,7 @@ static void qcow2_read_rq(struct qcow2_dev *dev, struct request *rq,
  * epoch, so that clusters unmapped meanwhile are not reused while it may
  * still read or write them (qcow2_apply_frees()).
  */
-static void qcow2_io_start(struct qcow2_image *img, struct qcow2_cmd *cmd)
+void qcow2_io_start(struct qcow2_image *img, struct qcow2_cmd *cmd)
 {
 	unsigned int e;
 
@@ -391,119 +391,6 @@ void qcow2_handle_cmd(struct work_struct *work)
 	memalloc_noio_restore(noio);
 }
 
-/*
- * A buffered read or write that must not wait for the device.  True when
- * it is over: done, or failed for good (the error is set).  False when it
- * would have waited; part of it may be done, and the worker does it all
- * again, which reads or writes the same bytes.
- */
-static bool qcow2_data_io_nowait(struct qcow2_image *img,
-				 struct qcow2_cmd *cmd,
-				 const struct iov_iter *iter, u64 pos,
-				 size_t len)
-{
-	struct iov_iter data = *iter;
-	struct kiocb kiocb;
-	ssize_t ret;
-
-	init_sync_kiocb(&kiocb, img->file);
-	kiocb.ki_pos = pos;
-	kiocb.ki_flags |= IOCB_NOWAIT;
-	if (iov_iter_rw(iter) == WRITE) {
-		if (!file_start_write_trylock(img->file))
-			return false;	/* frozen: wait in the worker */
-		ret = img->file->f_op->write_iter(&kiocb, &data);
-		file_end_write(img->file);
-	} else {
-		ret = img->file->f_op->read_iter(&kiocb, &data);
-	}
-	if (ret == len)
-		return true;
-	/*
-	 * Some file systems (ext4) never take buffered writes with
-	 * IOCB_NOWAIT: stop mapping every write twice for them.
-	 */
-	if (ret == -EOPNOTSUPP && iov_iter_rw(iter) == WRITE)
-		set_bit(QCOW2_IMG_NO_NOWAIT_WRITE, &img->flags);
-	if (ret >= 0 || ret == -EAGAIN || ret == -EOPNOTSUPP)
-		return false;
-	qcow2_cmd_set_error(cmd, ret);
-	return true;
-}
-
-/**
- * qcow2_queue_inline() - serve a read or write from ->queue_rq
- * @dev: the device
- * @rq: a started read or write request
- * @cmd: its command
- *
- * A request that maps to one extent through cached L2 entries and needs
- * no allocation is issued here, in the submitter's context: no worker is
- * woken for it, and each submitting CPU does its own copying.  Anything
- * else (an L2 cache miss, compressed clusters, a write that allocates,
- * several extents, a file that would wait) goes to the workqueue, which
- * starts it over.
- *
- * Context: ->queue_rq of a BLK_MQ_F_BLOCKING queue.
- * Return: true when the request was issued (it completes on its own),
- * false when it must go to the worker.
- */
-bool qcow2_queue_inline(struct qcow2_dev *dev, struct request *rq,
-			struct qcow2_cmd *cmd)
-{
-	struct qcow2_image *img = dev->img;
-	enum qcow2_inline mode = img->inline_mode;
-	bool write = req_op(rq) == REQ_OP_WRITE, embedded_used = false;
-	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, bytes = blk_rq_bytes(rq);
-	struct qcow2_mapping map;
-	struct iov_iter iter;
-	unsigned int noio;
-	bool issued = false;
-	u64 len, host;
-	int ret;
-
-	if (mode == QCOW2_INLINE_NEVER)
-		return false;
-	if (write && (qcow2_writable_check(img) ||
-		      (mode == QCOW2_INLINE_NOWAIT &&
-		       test_bit(QCOW2_IMG_NO_NOWAIT_WRITE, &img->flags))))
-		return false;
-
-	noio = memalloc_noio_save();
-	qcow2_io_start(img, cmd);
-	ret = qcow2_extent(img, dev->view, pos, bytes, &map, &len, true);
-	if (ret || len != bytes)
-		goto out;
-	if (map.type == QCOW2_CLUSTER_COMPRESSED ||
-	    (write && (map.type != QCOW2_CLUSTER_NORMAL || !map.copied)))
-		goto out;
-
-	ret = qcow2_init_iter(rq, cmd, &iter, write ? ITER_SOURCE : ITER_DEST);
-	if (ret)
-		goto out;
-	atomic_set(&cmd->ref, 1);	/* ours, dropped below */
-	host = map.host_offset + (pos & (img->lay.cluster_size - 1));
-	/* Writes got here only for NORMAL clusters. */
-	ret = write ? qcow2_check_data_write(img, host, bytes) : 0;
-	if (ret) {
-		qcow2_cmd_set_error(cmd, ret);
-	} else if (map.type != QCOW2_CLUSTER_NORMAL) {
-		if (iov_iter_zero(bytes, &iter) != bytes)
-			qcow2_cmd_set_error(cmd, -EIO);
-	} else if (mode != QCOW2_INLINE_NOWAIT) {
-		qcow2_data_io(img, cmd, &iter, host, bytes, &embedded_used);
-	} else if (!qcow2_data_io_nowait(img, cmd, &iter, host, bytes)) {
-		kfree(cmd->bvec);
-		cmd->bvec = NULL;
-		goto out;
-	}
-	qcow2_cmd_put(cmd);
-	issued = true;
-out:
-	memalloc_noio_restore(noio);
-	return issued;
-}
-
 /**
  * qcow2_write_work() - run the device's queued writes, one after another
  * @work: the device's write_work
@@ -531,6 +418,25 @@ void qcow2_write_work(struct work_struct *work)
 			qcow2_handle_cmd(&cmd->work);
 			cond_resched();
 		}
+	}
+}
+
+/**
+ * qcow2_queue_work() - hand a request to the device's workers
+ * @dev: the device
+ * @cmd: the started request's command
+ *
+ * Reads each get a work item of their own, since they wait for the file
+ * and not for each other; everything else runs in order on write_work.
+ */
+void qcow2_queue_work(struct qcow2_dev *dev, struct qcow2_cmd *cmd)
+{
+	if (req_op(blk_mq_rq_from_pdu(cmd)) == REQ_OP_READ) {
+		queue_work(dev->wq, &cmd->work);
+	} else {
+		/* llist_add() orders the node before the work runs. */
+		llist_add(&cmd->node, &dev->write_list);
+		queue_work(dev->wq, &dev->write_work);
 	}
 }
 

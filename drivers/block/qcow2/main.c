@@ -23,7 +23,7 @@ MODULE_PARM_DESC(l2_cache_size,
 bool qcow2_inline_io = true;
 module_param_named(inline_io, qcow2_inline_io, bool, 0644);
 MODULE_PARM_DESC(inline_io,
-		 "Serve cached-mapping reads and writes in the submitter's context (default on; read at attach)");
+		 "Serve cached-mapping reads and writes without the workqueue (default on; read at attach)");
 
 static unsigned int qcow2_queue_depth = 128;
 module_param_named(queue_depth, qcow2_queue_depth, uint, 0444);
@@ -81,15 +81,9 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->bvec = NULL;
 	cmd->epoch = -1;
 	if ((req_op(rq) == REQ_OP_READ || req_op(rq) == REQ_OP_WRITE) &&
-	    qcow2_queue_inline(dev, rq, cmd))
+	    qcow2_queue_fast(dev, hctx, rq, cmd))
 		return BLK_STS_OK;
-	if (req_op(rq) == REQ_OP_READ) {
-		queue_work(dev->wq, &cmd->work);
-	} else {
-		/* llist_add() orders the node before the work runs. */
-		llist_add(&cmd->node, &dev->write_list);
-		queue_work(dev->wq, &dev->write_work);
-	}
+	qcow2_queue_work(dev, cmd);
 	return BLK_STS_OK;
 }
 
@@ -455,6 +449,8 @@ int qcow2_dev_add(struct file *file, unsigned int flags, u64 cache_size,
 	INIT_WORK(&dev->remove_work, qcow2_remove_work);
 	INIT_WORK(&dev->write_work, qcow2_write_work);
 	init_llist_head(&dev->write_list);
+	INIT_WORK(&dev->issuer.work, qcow2_issue_work);
+	init_llist_head(&dev->issuer.list);
 	if (flags & QCOW2_ADD_SNAPSHOT) {
 		ret = qcow2_view_open(img, snapshot, snapshot_flags, &dev->view);
 		if (ret) {

@@ -279,8 +279,36 @@ enum qcow2_dev_state {
  * @view: the snapshot shown by a view device, else NULL
  * @writer: this device writes the image (the image's only writer)
  * @wq: workqueue running requests (reclaim-safe)
+ * @write_list: requests for @write_work, newest first
+ * @write_work: runs every request but reads, in order (qcow2_write_work())
+ * @issuer: hands fast-path requests to another CPU (fast.c)
  * @remove_work: deferred removal after the last close
  */
+/**
+ * struct qcow2_issuer - a worker issuing one submitter's fast-path requests
+ * @list: requests waiting for @work, newest first
+ * @work: issues them (qcow2_issue_work())
+ * @backlog: requests queued to @work and not yet issued
+ * @score: above zero while handing off pays (qcow2_issuer_take())
+ * @idle: requests since handing off stopped
+ * @hctx: hardware queue of the latest submission
+ * @shared_until: until when (jiffies) several CPUs are taken to submit
+ * @handed_off: requests @work issued; written by @work only
+ *
+ * @score, @idle, @hctx and @shared_until steer a heuristic: they are read
+ * and written without a lock, and a lost update only moves a decision.
+ */
+struct qcow2_issuer {
+	struct llist_head list;
+	struct work_struct work;
+	atomic_t backlog;
+	int score;
+	unsigned int idle;
+	unsigned int hctx;
+	unsigned long shared_until;
+	unsigned long handed_off;
+};
+
 struct qcow2_dev {
 	int index;
 	enum qcow2_dev_state state;
@@ -293,18 +321,21 @@ struct qcow2_dev {
 	struct workqueue_struct *wq;
 	struct llist_head write_list;
 	struct work_struct write_work;
+	struct qcow2_issuer issuer;
 	struct work_struct remove_work;
 };
 
 /**
  * struct qcow2_cmd - per-request state (blk-mq PDU)
  * @work: runs a read on the device workqueue
- * @node: entry of the device's write_list
+ * @node: entry of the device's write_list or of its issuer's list
  * @ref: one for the submitter, one per file I/O in flight
  * @epoch: io_count slot the request is counted in, or -1
  * @status: first error of the request
  * @bvec: bvec array when the request spans several bios, else NULL
  * @aio: the first file I/O of the request, embedded to avoid an allocation
+ * @data_pos: host offset of a fast-path request (fast.c)
+ * @data_zero: the fast-path request reads zeroes, not @data_pos
  */
 struct qcow2_aio {
 	struct kiocb iocb;
@@ -322,6 +353,8 @@ struct qcow2_cmd {
 	blk_status_t status;
 	struct bio_vec *bvec;
 	struct qcow2_aio aio;
+	u64 data_pos;
+	bool data_zero;
 };
 
 struct qcow2_info;
@@ -430,10 +463,15 @@ int qcow2_map(struct qcow2_image *img, const struct qcow2_view *view,
 int qcow2_extent(struct qcow2_image *img, const struct qcow2_view *view,
 		 u64 pos, u64 max, struct qcow2_mapping *map, u64 *len,
 		 bool nowait);
-bool qcow2_queue_inline(struct qcow2_dev *dev, struct request *rq,
-			struct qcow2_cmd *cmd);
+void qcow2_io_start(struct qcow2_image *img, struct qcow2_cmd *cmd);
+void qcow2_queue_work(struct qcow2_dev *dev, struct qcow2_cmd *cmd);
 void qcow2_handle_cmd(struct work_struct *work);
 void qcow2_write_work(struct work_struct *work);
+
+/* fast.c */
+bool qcow2_queue_fast(struct qcow2_dev *dev, struct blk_mq_hw_ctx *hctx,
+		      struct request *rq, struct qcow2_cmd *cmd);
+void qcow2_issue_work(struct work_struct *work);
 void qcow2_complete_rq(struct request *rq);
 void qcow2_cmd_set_error(struct qcow2_cmd *cmd, int err);
 void qcow2_cmd_put(struct qcow2_cmd *cmd);

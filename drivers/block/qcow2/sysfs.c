@@ -85,6 +85,16 @@ QCOW2_INFO_ATTR(cache_hits, cache_hits, __u64);
 QCOW2_INFO_ATTR(cache_misses, cache_misses, __u64);
 QCOW2_INFO_ATTR(cache_evictions, cache_evictions, __u64);
 
+/* Requests ->queue_rq handed to the issue worker (fast.c). */
+static ssize_t handed_off_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct qcow2_dev *dev = dev_to_disk(d)->private_data;
+
+	return sysfs_emit(buf, "%lu\n", READ_ONCE(dev->issuer.handed_off));
+}
+static DEVICE_ATTR_RO(handed_off);
+
 static struct attribute *qcow2_attrs[] = {
 	&dev_attr_image.attr,
 	&dev_attr_cluster_size.attr,
@@ -99,6 +109,7 @@ static struct attribute *qcow2_attrs[] = {
 	&qcow2_attr_cache_hits.attr.attr,
 	&qcow2_attr_cache_misses.attr.attr,
 	&qcow2_attr_cache_evictions.attr.attr,
+	&dev_attr_handed_off.attr,
 	NULL,
 };
 
