@@ -241,20 +241,41 @@ forget_dev()
 	fi
 }
 
+# disk_seq DEV: the kernel's sequence number of the disk behind DEV, which
+# no later disk of the same name shares; empty when there is none.
+disk_seq()
+{
+	cat "/sys/block/${1#/dev/}/diskseq" 2>/dev/null
+}
+
+# Call before detaching DEV, so that wait_gone() knows which disk it was.
+note_detaching()
+{
+	DETACHING_DEV=$1
+	DETACHING_SEQ=$(disk_seq "$1")
+}
+
 detach()
 {
 	local dev=$1
 
+	note_detaching "$dev"
 	"$QCOWCTL" detach "$dev" || return
 	forget_dev "$dev"
 }
 
-# Wait up to $2 seconds (default 10) for a path to disappear.
+# Wait up to $2 seconds (default 10) for a path to disappear.  A test run
+# beside this one may attach a device of the same name meanwhile: for the
+# device noted by note_detaching(), another disk at the path counts as gone.
 wait_gone()
 {
-	local path=$1 tries=$((${2:-10} * 10))
+	local path=$1 tries=$((${2:-10} * 10)) seq=
 
+	[ "$path" = "${DETACHING_DEV:-}" ] && seq=$DETACHING_SEQ
 	while [ -e "$path" ] && [ $tries -gt 0 ]; do
+		if [ -n "$seq" ] && [ "$(disk_seq "$path")" != "$seq" ]; then
+			return 0
+		fi
 		sleep 0.1
 		tries=$((tries - 1))
 	done

@@ -78,6 +78,7 @@ img_detach()
 		del_loop "$1"
 		return
 	fi
+	note_detaching "$1"
 	timeout "${2:-60}" "$QCOWCTL" detach "$1" || return
 	forget_dev "$1"
 	wait_gone "$1" 10

@@ -212,6 +212,7 @@ record()
 	ok "record: ${#OPS[@]} operations on /dev/qcowN, each marked: ${OPS[*]}"
 	check "record: after each operation qcowctl lists the expected table and the device holds the expected content" \
 		[ "$model_bad" -eq 0 ]
+	note_detaching "$dev"
 	if ! timeout 60 "$QCOWCTL" detach "$dev"; then
 		fail "record: detach"
 		return 1
