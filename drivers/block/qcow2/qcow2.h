@@ -268,23 +268,6 @@ enum qcow2_dev_state {
 };
 
 /**
- * struct qcow2_dev - one /dev/qcowN
- * @index: N
- * @state: see enum qcow2_dev_state; written under disk->open_mutex and
- *	qcow2_ctl_mutex, read under either
- * @read_only: the device is read-only
- * @disk: the gendisk
- * @tag_set: blk-mq tag set
- * @img: the image, shared by every device of the same image file
- * @view: the snapshot shown by a view device, else NULL
- * @writer: this device writes the image (the image's only writer)
- * @wq: workqueue running requests (reclaim-safe)
- * @write_list: requests for @write_work, newest first
- * @write_work: runs every request but reads, in order (qcow2_write_work())
- * @issuer: hands fast-path requests to another CPU (fast.c)
- * @remove_work: deferred removal after the last close
- */
-/**
  * struct qcow2_issuer - a worker issuing one submitter's fast-path requests
  * @list: requests waiting for @work, newest first
  * @work: issues them (qcow2_issue_work())
@@ -309,6 +292,23 @@ struct qcow2_issuer {
 	unsigned long handed_off;
 };
 
+/**
+ * struct qcow2_dev - one /dev/qcowN
+ * @index: N
+ * @state: see enum qcow2_dev_state; written under disk->open_mutex and
+ *	qcow2_ctl_mutex, read under either
+ * @read_only: the device is read-only
+ * @disk: the gendisk
+ * @tag_set: blk-mq tag set
+ * @img: the image, shared by every device of the same image file
+ * @view: the snapshot shown by a view device, else NULL
+ * @writer: this device writes the image (the image's only writer)
+ * @wq: workqueue running requests (reclaim-safe)
+ * @write_list: requests for @write_work, newest first
+ * @write_work: runs every request but reads, in order (qcow2_write_work())
+ * @issuer: hands fast-path requests to another CPU (fast.c)
+ * @remove_work: deferred removal after the last close
+ */
 struct qcow2_dev {
 	int index;
 	enum qcow2_dev_state state;
