@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The fast path: reads and writes whose L2 entries are cached and that
- * need no allocation are mapped in ->queue_rq and issued without a trip
- * through the workqueue.
+ * need no allocation are mapped and issued without a trip through the
+ * workqueue.
  *
  * Where the file I/O runs is the one choice made here.  Issuing it in the
  * submitting task costs no wake-up and scales with the number of
@@ -11,6 +11,8 @@
  * where loop, copying on a worker, is faster.  So while one CPU submits
  * and its requests overlap, they go to one issue worker, and the
  * submitter takes its share back whenever the worker has a backlog.
+ * The worker also maps what it is handed: there the submitting CPU is
+ * the busy one, and the worker had time to spare.
  */
 
 #include <linux/blk-mq.h>
@@ -86,6 +88,18 @@ static bool qcow2_data_io_nowait(struct qcow2_image *img,
 	return true;
 }
 
+/* Whether a read or write may take the fast path at all. */
+static bool qcow2_fast_allowed(struct qcow2_image *img, bool write)
+{
+	enum qcow2_inline mode = img->inline_mode;
+
+	if (mode == QCOW2_INLINE_NEVER)
+		return false;
+	return !write || (!qcow2_writable_check(img) &&
+			  (mode != QCOW2_INLINE_NOWAIT ||
+			   !test_bit(QCOW2_IMG_NO_NOWAIT_WRITE, &img->flags)));
+}
+
 /*
  * Map a request through cached L2 entries only.  True when it is one
  * extent of data or zeroes that needs no allocation; its host offset is
@@ -95,7 +109,6 @@ static bool qcow2_fast_map(struct qcow2_dev *dev, struct request *rq,
 			   struct qcow2_cmd *cmd)
 {
 	struct qcow2_image *img = dev->img;
-	enum qcow2_inline mode = img->inline_mode;
 	bool write = req_op(rq) == REQ_OP_WRITE;
 	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, bytes = blk_rq_bytes(rq);
 	struct qcow2_mapping map;
@@ -103,11 +116,7 @@ static bool qcow2_fast_map(struct qcow2_dev *dev, struct request *rq,
 	u64 len;
 	int ret;
 
-	if (mode == QCOW2_INLINE_NEVER)
-		return false;
-	if (write && (qcow2_writable_check(img) ||
-		      (mode == QCOW2_INLINE_NOWAIT &&
-		       test_bit(QCOW2_IMG_NO_NOWAIT_WRITE, &img->flags))))
+	if (!qcow2_fast_allowed(img, write))
 		return false;
 
 	noio = memalloc_noio_save();
@@ -220,12 +229,13 @@ bool qcow2_queue_fast(struct qcow2_dev *dev, struct blk_mq_hw_ctx *hctx,
 		      struct request *rq, struct qcow2_cmd *cmd)
 {
 	struct qcow2_issuer *is = &dev->issuer;
+	bool write = req_op(rq) == REQ_OP_WRITE;
 
-	if (!qcow2_fast_map(dev, rq, cmd))
+	if (!qcow2_fast_allowed(dev->img, write))
 		return false;
-	if (!qcow2_issuer_take(is, hctx->queue_num,
-			       req_op(rq) == REQ_OP_WRITE))
-		return qcow2_fast_issue(dev, rq, cmd);
+	if (!qcow2_issuer_take(is, hctx->queue_num, write))
+		return qcow2_fast_map(dev, rq, cmd) &&
+		       qcow2_fast_issue(dev, rq, cmd);
 	atomic_inc(&is->backlog);
 	/* llist_add() orders the command before the work runs. */
 	if (llist_add(&cmd->node, &is->list))
@@ -246,12 +256,15 @@ void qcow2_issue_work(struct work_struct *work)
 	struct qcow2_issuer *is = &dev->issuer;
 	struct qcow2_cmd *cmd, *next;
 	struct llist_node *list;
+	struct request *rq;
 
 	while ((list = llist_del_all(&is->list))) {
 		/* A completed command may be reused at once: read next first. */
 		llist_for_each_entry_safe(cmd, next, llist_reverse_order(list),
 					  node) {
-			if (!qcow2_fast_issue(dev, blk_mq_rq_from_pdu(cmd), cmd))
+			rq = blk_mq_rq_from_pdu(cmd);
+			if (!qcow2_fast_map(dev, rq, cmd) ||
+			    !qcow2_fast_issue(dev, rq, cmd))
 				qcow2_queue_work(dev, cmd);
 			atomic_dec(&is->backlog);
 			WRITE_ONCE(is->handed_off, is->handed_off + 1);
