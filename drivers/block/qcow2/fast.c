@@ -105,9 +105,9 @@ static bool qcow2_fast_allowed(struct qcow2_image *img, bool write)
 }
 
 /*
- * Map a request through cached L2 entries only.  True when it is one
- * extent of data or zeroes that needs no allocation; its host offset is
- * then in @cmd.
+ * Map a request that qcow2_fast_allowed() let through, using cached L2
+ * entries only.  True when it is one extent of data or zeroes that needs
+ * no allocation; its host offset is then in @cmd.
  */
 static bool qcow2_fast_map(struct qcow2_dev *dev, struct request *rq,
 			   struct qcow2_cmd *cmd)
@@ -119,9 +119,6 @@ static bool qcow2_fast_map(struct qcow2_dev *dev, struct request *rq,
 	unsigned int noio;
 	u64 len;
 	int ret;
-
-	if (!qcow2_fast_allowed(img, write))
-		return false;
 
 	noio = memalloc_noio_save();
 	qcow2_io_start(img, cmd);
@@ -267,7 +264,10 @@ void qcow2_issue_work(struct work_struct *work)
 		llist_for_each_entry_safe(cmd, next, llist_reverse_order(list),
 					  node) {
 			rq = blk_mq_rq_from_pdu(cmd);
-			if (!qcow2_fast_map(dev, rq, cmd) ||
+			/* The image may have turned read-only meanwhile. */
+			if (!qcow2_fast_allowed(dev->img,
+						req_op(rq) == REQ_OP_WRITE) ||
+			    !qcow2_fast_map(dev, rq, cmd) ||
 			    !qcow2_fast_issue(dev, rq, cmd))
 				qcow2_queue_work(dev, cmd);
 			atomic_dec(&is->backlog);
