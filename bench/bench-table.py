@@ -82,7 +82,8 @@ def load_run(meta_path):
     run = {"job": m.get("job"), "device": m.get("device"),
            "rep": int(m.get("rep", 0)), "dev": m.get("dev"),
            "bs": m.get("bs"), "fio_rc": int(m.get("fio_rc", -1)),
-           "ok": False, "error": None}
+           "ok": False, "error": None,
+           "probe_ms": int(m["probe_ms"]) if "probe_ms" in m else None}
     try:
         fio = load_fio(base + ".json")
         jobs = fio["jobs"]
@@ -180,7 +181,9 @@ def summarize(runs):
         out[job] = {}
         for dev, rs in devs.items():
             value_key = "bw_bytes" if is_1m(job) else "iops"
+            vals = [r["bw_bytes" if is_1m(job) else "iops"] for r in rs]
             s = {"runs": len(rs), "iops": median(rs, "iops"),
+                 "min": min(vals), "max": max(vals),
                  "bw_bytes": median(rs, "bw_bytes"),
                  "value": median(rs, value_key),
                  "cpu_us_per_io": median(rs, "cpu_us_per_io")}
@@ -223,6 +226,27 @@ def targets(summary):
                      "(want >= %gx)" % ("met" if met else "MISSED", ratio,
                                         SCALING_TARGET))
     return lines, results
+
+
+def spread(meta, runs, summary, jobs):
+    """The lowest and highest run of each job, and how fast the host was."""
+    out = ["", "Spread of the %s runs (lowest-highest):" % meta.get("repeat"),
+           "", "| job | qcow | loop | nbd |", "| --- | ---: | ---: | ---: |"]
+    for job in jobs:
+        cell = []
+        for d in DEVICES:
+            s = summary[job].get(d)
+            cell.append("%s-%s" % (fmt_value(job, s["min"]),
+                                   fmt_value(job, s["max"])) if s else "-")
+        out.append("| %s | %s | %s | %s |" % (job, *cell))
+    probes = sorted(r["probe_ms"] for r in runs if r["probe_ms"] is not None)
+    if probes:
+        out += ["", "Host speed: a fixed CPU-bound task before each run took "
+                "%d ms (median), %d-%d ms over %d runs. Only the ratios "
+                "between devices in one boot mean anything." %
+                (statistics.median(probes), probes[0], probes[-1],
+                 len(probes))]
+    return out
 
 
 def table(meta, runs, summary):
@@ -272,6 +296,7 @@ def table(meta, runs, summary):
             fmt_value(job, v["nbd"]), fmt_ratio(v["qcow"], v["loop"]),
             fmt_ratio(v["qcow"], v["nbd"]), fmt_cpu(cpu["qcow"]),
             fmt_cpu(cpu["loop"]), fmt_cpu(cpu["nbd"])))
+    out += spread(meta, runs, summary, jobs)
     c = summary.get("cache", {}).get("qcow")
     if c:
         img = [r for r in runs if r["job"] == "cache" and r["ok"]]
