@@ -181,7 +181,7 @@ def summarize(runs):
         out[job] = {}
         for dev, rs in devs.items():
             value_key = "bw_bytes" if is_1m(job) else "iops"
-            vals = [r["bw_bytes" if is_1m(job) else "iops"] for r in rs]
+            vals = [r[value_key] for r in rs]
             s = {"runs": len(rs), "iops": median(rs, "iops"),
                  "min": min(vals), "max": max(vals),
                  "bw_bytes": median(rs, "bw_bytes"),
