@@ -238,8 +238,14 @@ bool qcow2_queue_fast(struct qcow2_dev *dev, struct blk_mq_hw_ctx *hctx,
 		return qcow2_fast_map(dev, rq, cmd) &&
 		       qcow2_fast_issue(dev, rq, cmd);
 	atomic_inc(&is->backlog);
-	/* llist_add() orders the command before the work runs. */
-	if (llist_add(&cmd->node, &is->list))
+	/*
+	 * llist_add() orders the command before the work runs, and before
+	 * @awake is read: see the end of qcow2_issue_work().  A worker that
+	 * is awake takes the command without being queued again, which
+	 * spares this CPU the queueing and, when it finished meanwhile,
+	 * the wake-up.
+	 */
+	if (llist_add(&cmd->node, &is->list) && !READ_ONCE(is->awake))
 		queue_work(dev->wq, &is->work);
 	return true;
 }
@@ -259,7 +265,22 @@ void qcow2_issue_work(struct work_struct *work)
 	struct llist_node *list;
 	struct request *rq;
 
-	while ((list = llist_del_all(&is->list))) {
+	WRITE_ONCE(is->awake, true);
+	for (;;) {
+		list = llist_del_all(&is->list);
+		if (!list) {
+			WRITE_ONCE(is->awake, false);
+			/*
+			 * Store buffering with qcow2_queue_fast(): either it
+			 * sees @awake false and queues the work, or this
+			 * sees its command.
+			 */
+			smp_mb();
+			if (llist_empty(&is->list))
+				break;
+			WRITE_ONCE(is->awake, true);
+			continue;
+		}
 		/* A completed command may be reused at once: read next first. */
 		llist_for_each_entry_safe(cmd, next, llist_reverse_order(list),
 					  node) {

@@ -277,6 +277,8 @@ enum qcow2_dev_state {
  * @hctx: hardware queue of the latest submission
  * @shared_until: until when (jiffies) several CPUs are taken to submit
  * @handed_off: requests @work issued; written by @work only
+ * @awake: @work is running and looks at @list again before it returns;
+ *	written by @work only
  *
  * @score, @idle, @hctx and @shared_until steer a heuristic: they are read
  * and written without a lock, and a lost update only moves a decision.
@@ -290,6 +292,7 @@ struct qcow2_issuer {
 	unsigned int hctx;
 	unsigned long shared_until;
 	unsigned long handed_off;
+	bool awake;
 };
 
 /**
