@@ -228,9 +228,16 @@ def targets(summary):
     return lines, results
 
 
+def runs_text(meta):
+    """How many runs each device had, as in "13 runs (3 on nbd)"."""
+    rep, nbd = meta.get("repeat"), meta.get("nbd_repeat", meta.get("repeat"))
+    text = "%s run%s" % (rep, "" if rep == "1" else "s")
+    return text if nbd == rep else "%s (%s on nbd)" % (text, nbd)
+
+
 def spread(meta, runs, summary, jobs):
     """The lowest and highest run of each job, and how fast the host was."""
-    out = ["", "Spread of the %s runs (lowest-highest):" % meta.get("repeat"),
+    out = ["", "Spread, lowest-highest, of %s:" % runs_text(meta),
            "", "| job | qcow | loop | nbd |", "| --- | ---: | ---: | ---: |"]
     for job in jobs:
         cell = []
@@ -250,7 +257,7 @@ def spread(meta, runs, summary, jobs):
 
 
 def table(meta, runs, summary):
-    rt, ramp, rep = meta.get("runtime"), meta.get("ramp"), meta.get("repeat")
+    rt, ramp = meta.get("runtime"), meta.get("ramp")
     mem = int(meta.get("mem_kib", 0)) // 1024
     size = int(meta.get("size", 0))
     out = ["# qcow2.ko benchmark", ""]
@@ -267,8 +274,8 @@ def table(meta, runs, summary):
                "which has no O_DIRECT)" % (meta.get("cache_mode"),
                                            meta.get("image_fs")))
     out.append("- fio: libaio, direct=1 on the device, %s s ramp + %s s per "
-               "run; median of %s run%s, devices interleaved" %
-               (ramp, rt, rep, "" if rep == "1" else "s"))
+               "run; median of %s, devices interleaved" %
+               (ramp, rt, runs_text(meta)))
     out.append("- CPU µs/IO: busy time of all CPUs (/proc/stat user+nice+"
                "system+irq+softirq+steal) during the fio run over the I/Os "
                "the device served")
